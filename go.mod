@@ -1,0 +1,12 @@
+module github.com/osvm-project/osvm
+
+go 1.26.0
+
+require (
+	github.com/BurntSushi/toml v1.6.0
+	github.com/coreos/go-systemd/v22 v22.7.0
+	github.com/fsnotify/fsnotify v1.10.1
+	github.com/godbus/dbus/v5 v5.2.4
+	github.com/systemd/slog-journal v0.1.2
+	golang.org/x/sys v0.50.0
+)

@@ -1,0 +1,33 @@
+package config
+
+// file is the layout of a component file. Every field carries a toml tag:
+// the tags are also the list of known keys that unknown keys are compared
+// with.
+type file struct {
+	Description string    `toml:"description"`
+	Isolation   Isolation `toml:"isolation"`
+	Exec        fileExec  `toml:"exec"`
+	Resources   fileRes   `toml:"resources"`
+	Restart     fileRst   `toml:"restart"`
+}
+
+type fileExec struct {
+	Command          []string          `toml:"command"`
+	Environment      map[string]string `toml:"environment"`
+	WorkingDirectory string            `toml:"working_directory"`
+	User             string            `toml:"user"`
+}
+
+type fileRes struct {
+	Memory   size     `toml:"memory"`
+	CPUs     *float64 `toml:"cpus"`
+	Tasks    *int64   `toml:"tasks"`
+	IOWeight *int64   `toml:"io_weight"`
+}
+
+type fileRst struct {
+	Policy   RestartPolicy `toml:"policy"`
+	Delay    duration      `toml:"delay"`
+	Burst    *int64        `toml:"burst"`
+	Interval duration      `toml:"interval"`
+}

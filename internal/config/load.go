@@ -1,0 +1,107 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Extension is the file name extension of component files.
+const Extension = ".toml"
+
+// IsComponentFile reports whether a file name in the configuration folder is
+// meant as a component file: it ends in ".toml" and is not hidden. Editors'
+// temporary files (".web.toml.swp", "web.toml~", "4913") do not qualify.
+// A name that qualifies may still be invalid; see NameFromPath.
+func IsComponentFile(name string) bool {
+	return strings.HasSuffix(name, Extension) && !strings.HasPrefix(name, ".")
+}
+
+// NameFromPath returns the component name of a component file's path: its
+// base name without ".toml". It fails when the name does not match
+// NamePattern.
+func NameFromPath(path string) (string, error) {
+	base := filepath.Base(path)
+	name, ok := strings.CutSuffix(base, Extension)
+	if !ok {
+		return "", &Error{File: path, Message: fmt.Sprintf("file name %q does not end in %q", base, Extension)}
+	}
+	if !NamePattern.MatchString(name) || len(name) > MaxNameLength {
+		return "", &Error{File: path, Message: fmt.Sprintf(
+			"invalid component name %q: a name has 1-%d characters from a-z, 0-9 and '-', starting with a letter or digit (rename the file)",
+			name, MaxNameLength)}
+	}
+	return name, nil
+}
+
+// Load reads and validates the component file at path.
+func Load(path string) (*Component, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// Parse validates data as the component file at path; path gives the
+// component's name and is used in error messages. On failure the error lists
+// every problem found (see Errors).
+func Parse(path string, data []byte) (*Component, error) {
+	name, err := NameFromPath(path)
+	if err != nil {
+		return nil, err
+	}
+	text := string(data)
+	lines := keyLines(text)
+
+	var f file
+	meta, err := toml.Decode(text, &f)
+	if err != nil {
+		return nil, decodeError(path, lines, err)
+	}
+
+	var problems []error
+	for _, key := range meta.Undecoded() {
+		full := key.String()
+		if isInFreeFormTable(full) || isBelowUnknownKey(full, meta.Undecoded()) {
+			continue
+		}
+		message := fmt.Sprintf("unknown key %q", full)
+		if hint := suggestKey(full); hint != "" {
+			message += " (" + hint + ")"
+		}
+		problems = append(problems, &Error{File: path, Line: lineOf(lines, full), Message: message})
+	}
+
+	c, invalid := f.component(name)
+	for _, v := range invalid {
+		problems = append(problems, &Error{File: path, Line: lineOf(lines, v.key), Key: v.key, Message: v.message})
+	}
+	if len(problems) > 0 {
+		return nil, errors.Join(problems...)
+	}
+	return c, nil
+}
+
+func isInFreeFormTable(key string) bool {
+	return slices.ContainsFunc(freeFormTables, func(table string) bool {
+		return strings.HasPrefix(key, table+".")
+	})
+}
+
+// isBelowUnknownKey reports whether key lies inside another unknown key,
+// such as "resources.x.a" inside the unknown table "resources.x", so that
+// only the outermost unknown key is reported.
+func isBelowUnknownKey(key string, undecoded []toml.Key) bool {
+	for _, other := range undecoded {
+		if o := other.String(); o != key && strings.HasPrefix(key, o+".") {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,321 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+const fullFile = `# A web server.
+description = "Example web server"
+isolation = "process"
+
+[exec]
+command = ["/usr/bin/python3", "-m", "http.server", "--bind", "127.0.0.1", "8080"]
+environment = { PYTHONUNBUFFERED = "1" }
+working_directory = "/srv/www"
+user = "www-data"
+
+[resources]
+memory = "64MiB"
+cpus = 0.5
+tasks = 32
+io_weight = 200
+
+[restart]
+policy = "always"
+delay = "2s"
+burst = 3
+interval = "1m"
+`
+
+func TestParseFullFile(t *testing.T) {
+	c, err := Parse("/etc/osvm/web.toml", []byte(fullFile))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	want := &Component{
+		Name:        "web",
+		Description: "Example web server",
+		Isolation:   IsolationProcess,
+		Exec: Exec{
+			Command:          []string{"/usr/bin/python3", "-m", "http.server", "--bind", "127.0.0.1", "8080"},
+			Environment:      map[string]string{"PYTHONUNBUFFERED": "1"},
+			WorkingDirectory: "/srv/www",
+			User:             "www-data",
+		},
+		Resources: Resources{MemoryMax: 64 << 20, CPUs: 0.5, TasksMax: 32, IOWeight: 200},
+		Restart:   Restart{Policy: RestartAlways, Delay: 2 * time.Second, Burst: 3, Interval: time.Minute},
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("Parse =\n%+v\nwant\n%+v", c, want)
+	}
+}
+
+func TestParseDefaults(t *testing.T) {
+	c, err := Parse("/etc/osvm/a.toml", []byte(`exec.command = ["/bin/true"]`))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if c.Isolation != DefaultIsolation {
+		t.Errorf("Isolation = %q, want %q", c.Isolation, DefaultIsolation)
+	}
+	wantRestart := Restart{Policy: DefaultRestartPolicy, Delay: DefaultRestartDelay, Burst: DefaultRestartBurst, Interval: DefaultRestartInterval}
+	if c.Restart != wantRestart {
+		t.Errorf("Restart = %+v, want %+v", c.Restart, wantRestart)
+	}
+	if c.Resources != (Resources{}) {
+		t.Errorf("Resources = %+v, want no limits", c.Resources)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		file string
+		text string
+		want []string // each must appear in the error, in order of the list
+	}{
+		{
+			name: "misspelled key",
+			text: "[exec]\ncommand = [\"/bin/true\"]\n\n[resources]\nmemmory = \"64MiB\"\n",
+			want: []string{`/etc/osvm/web.toml:5: unknown key "resources.memmory" (did you mean "memory"?)`},
+		},
+		{
+			name: "key in wrong table",
+			text: "memory = \"64MiB\"\n[exec]\ncommand = [\"/bin/true\"]\n",
+			want: []string{`/etc/osvm/web.toml:1: unknown key "memory" (did you mean "memory" in the [resources] table?)`},
+		},
+		{
+			name: "unknown table reported once",
+			text: "[exec]\ncommand = [\"/bin/true\"]\n[network]\nport = 80\nhost = \"x\"\n",
+			want: []string{`/etc/osvm/web.toml:3: unknown key "network"`},
+		},
+		{
+			name: "unknown key far from any",
+			text: "[exec]\ncommand = [\"/bin/true\"]\nzzzzzzzz = 1\n",
+			want: []string{`/etc/osvm/web.toml:3: unknown key "exec.zzzzzzzz"` + "\n"},
+		},
+		{
+			name: "wrong type",
+			text: "[exec]\ncommand = \"/bin/true\"\n",
+			want: []string{`/etc/osvm/web.toml:2: exec.command: wrong type: got a string, want an array`},
+		},
+		{
+			name: "wrong type of integer",
+			text: "[exec]\ncommand = [\"/bin/true\"]\n[resources]\ntasks = \"many\"\n",
+			want: []string{`/etc/osvm/web.toml:4: resources.tasks: wrong type: got a string, want an integer`},
+		},
+		{
+			name: "bad size",
+			text: "[exec]\ncommand = [\"/bin/true\"]\n[resources]\nmemory = \"64MB\"\n",
+			want: []string{`/etc/osvm/web.toml:4: resources.memory: invalid size "64MB": decimal units are ambiguous, use KiB, MiB, GiB or TiB`},
+		},
+		{
+			name: "size below minimum",
+			text: "[exec]\ncommand = [\"/bin/true\"]\n[resources]\nmemory = 4096\n",
+			want: []string{`/etc/osvm/web.toml:4: resources.memory: 4096 bytes is below the minimum of 1MiB`},
+		},
+		{
+			name: "bad isolation",
+			text: "isolation = \"vm\"\n[exec]\ncommand = [\"/bin/true\"]\n",
+			want: []string{`/etc/osvm/web.toml:1: isolation: invalid isolation "vm" (valid: "none", "process")`},
+		},
+		{
+			name: "bad restart policy",
+			text: "[exec]\ncommand = [\"/bin/true\"]\n[restart]\npolicy = \"on-abort\"\n",
+			want: []string{`/etc/osvm/web.toml:4: restart.policy: invalid restart policy "on-abort"`},
+		},
+		{
+			name: "bare integer duration",
+			text: "[exec]\ncommand = [\"/bin/true\"]\n[restart]\ndelay = 5\n",
+			want: []string{`/etc/osvm/web.toml:4: restart.delay: invalid duration 5: want a string with a unit`},
+		},
+		{
+			name: "relative command",
+			text: "[exec]\ncommand = [\"python3\", \"-m\", \"http.server\"]\n",
+			want: []string{`/etc/osvm/web.toml:2: exec.command: "python3" is not an absolute path: give the program's full path, such as /usr/bin/python3`},
+		},
+		{
+			name: "missing command",
+			text: "description = \"x\"\n",
+			want: []string{`/etc/osvm/web.toml: exec.command: missing`},
+		},
+		{
+			name: "bad environment name in inline table",
+			text: "[exec]\ncommand = [\"/bin/true\"]\nenvironment = { \"A-B\" = \"1\" }\n",
+			want: []string{`/etc/osvm/web.toml:3: exec.environment.A-B: invalid variable name "A-B"`},
+		},
+		{
+			name: "several problems at once",
+			text: "descripton = \"x\"\n[exec]\ncommand = [\"true\"]\nworking_directory = \"srv\"\n[resources]\ncpus = 0\nio_weight = 20000\n",
+			want: []string{
+				`/etc/osvm/web.toml:1: unknown key "descripton" (did you mean "description"?)`,
+				`/etc/osvm/web.toml:3: exec.command: "true" is not an absolute path`,
+				`/etc/osvm/web.toml:4: exec.working_directory: "srv" is not an absolute path`,
+				`/etc/osvm/web.toml:6: resources.cpus: 0 is out of range`,
+				`/etc/osvm/web.toml:7: resources.io_weight: 20000 is out of range 1-10000`,
+			},
+		},
+		{
+			name: "syntax error",
+			text: "[exec]\ncommand = [\"/bin/true\"\n",
+			want: []string{`/etc/osvm/web.toml:`},
+		},
+		{
+			name: "dotted keys",
+			text: "exec.command = [\"/bin/true\"]\nresources.memroy = 1\n",
+			want: []string{`/etc/osvm/web.toml:2: unknown key "resources.memroy" (did you mean "memory"?)`},
+		},
+		{
+			name: "invalid file name",
+			file: "/etc/osvm/Web_1.toml",
+			text: "[exec]\ncommand = [\"/bin/true\"]\n",
+			want: []string{`/etc/osvm/Web_1.toml: invalid component name "Web_1"`},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := tt.file
+			if path == "" {
+				path = "/etc/osvm/web.toml"
+			}
+			_, err := Parse(path, []byte(tt.text))
+			if err == nil {
+				t.Fatalf("Parse succeeded, want an error containing %q", tt.want)
+			}
+			got := err.Error() + "\n"
+			rest := got
+			for _, w := range tt.want {
+				i := strings.Index(rest, w)
+				if i < 0 {
+					t.Fatalf("error:\n%s\ndoes not contain, in order:\n%s", got, w)
+				}
+				rest = rest[i+len(w):]
+			}
+			for _, e := range Errors(err) {
+				if e.File != path {
+					t.Errorf("Error.File = %q, want %q", e.File, path)
+				}
+			}
+		})
+	}
+}
+
+func TestSizes(t *testing.T) {
+	tests := []struct {
+		text string
+		want uint64
+	}{
+		{"64MiB", 64 << 20},
+		{"1GiB", 1 << 30},
+		{"1.5GiB", 3 << 29},
+		{"512K", 512 << 10},
+		{"2 G", 2 << 30},
+		{"1048576", 1 << 20},
+		{"4096B", 4096},
+	}
+	for _, tt := range tests {
+		got, err := parseSize(tt.text)
+		if err != nil || got != tt.want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", tt.text, got, err, tt.want)
+		}
+	}
+	for _, bad := range []string{"", "MiB", "-1MiB", "1e400GiB", "64MB", "sixty", "1.5"} {
+		if got, err := parseSize(bad); err == nil {
+			t.Errorf("parseSize(%q) = %d, want an error", bad, got)
+		}
+	}
+}
+
+func TestKeyLines(t *testing.T) {
+	text := `description = "a = b" # comment with key = value
+[exec]
+command = [
+  "/bin/sh",   # a ] bracket in a comment
+  "-c", "x = [1",
+]
+environment = { A = "1" }
+script = """
+fake = 1
+"""
+"quoted.key" = 2
+[ resources ]
+memory = "1MiB"
+[[more]]
+x = 1
+`
+	want := map[string]int{
+		"description":      1,
+		"exec":             2,
+		"exec.command":     3,
+		"exec.environment": 7,
+		"exec.script":      8,
+		"exec.quoted.key":  11,
+		"resources":        12,
+		"resources.memory": 13,
+		"more":             14,
+		"more.x":           15,
+	}
+	got := keyLines(text)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("keyLines =\n%v\nwant\n%v", got, want)
+	}
+	if n := lineOf(got, "exec.environment.A"); n != 7 {
+		t.Errorf("lineOf(exec.environment.A) = %d, want 7 (the inline table's line)", n)
+	}
+}
+
+func TestSuggestKey(t *testing.T) {
+	tests := map[string]string{
+		"exec.comand":        `did you mean "command"?`,
+		"resources.cpu":      `did you mean "cpus"?`,
+		"restart.polcy":      `did you mean "policy"?`,
+		"isolaton":           `did you mean "isolation"?`,
+		"exec.memory":        `did you mean "memory" in the [resources] table?`,
+		"resources.user":     `did you mean "user" in the [exec] table?`,
+		"resources.isolaton": `did you mean "isolation" at the top level, before any table?`,
+		"exec.frobnicate":    "",
+	}
+	for key, want := range tests {
+		if got := suggestKey(key); got != want {
+			t.Errorf("suggestKey(%q) = %q, want %q", key, got, want)
+		}
+	}
+}
+
+func TestLoadExamples(t *testing.T) {
+	paths, err := filepath.Glob("../../examples/*.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) == 0 {
+		t.Fatal("no examples found in ../../examples")
+	}
+	for _, path := range paths {
+		if _, err := Load(path); err != nil {
+			t.Errorf("example %s: %v", path, err)
+		}
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "gone.toml"))
+	if !os.IsNotExist(err) {
+		t.Errorf("Load of a missing file: %v, want a not-exist error", err)
+	}
+}
+
+func TestIsComponentFile(t *testing.T) {
+	for name, want := range map[string]bool{
+		"web.toml": true, "Web.toml": true, ".web.toml.swp": false, ".web.toml": false,
+		"web.toml~": false, "4913": false, "web.toml.dpkg-new": false,
+	} {
+		if got := IsComponentFile(name); got != want {
+			t.Errorf("IsComponentFile(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

@@ -1,0 +1,56 @@
+# osvm build, test and demo. `make help` lists the targets.
+
+GO          ?= go
+BIN         := bin
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+# Debian packages the build and the tests need. libseccomp-dev is the
+# seccomp library that the launcher's sandbox links; systemd, dbus and
+# util-linux (nsenter, unshare) run the integration sandbox; python3 serves
+# the demo's web component.
+DEB_PACKAGES := gcc libc6-dev pkg-config libseccomp-dev systemd dbus util-linux python3
+
+.PHONY: help deps build test test-unit demo bench lint clean
+
+help:
+	@echo "make build   build osvmd, osvm and osvm-launch into $(BIN)/"
+	@echo "make test    unit and integration tests (integration needs root)"
+	@echo "make demo    boot a private systemd and run examples/ under osvmd"
+	@echo "make bench   benchmarks, printed as figures"
+	@echo "make lint    go vet and staticcheck"
+
+# deps installs the Debian packages that are missing. It needs root when
+# something is missing, and does nothing otherwise.
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:" $$missing; \
+		if [ "$$(id -u)" != 0 ]; then echo "make deps: run as root to install:" $$missing >&2; exit 1; fi; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+build: deps
+	$(GO) build -o $(BIN)/ ./cmd/osvmd ./cmd/osvm ./cmd/osvm-launch
+
+test-unit: deps
+	$(GO) test ./...
+
+# The integration tests run as part of ./...; as root with CI=true they
+# fail instead of skipping when systemd or /dev/kvm is missing.
+test: deps build
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+demo: build
+	./scripts/demo
+
+bench: build
+	./bench/run
+
+lint: deps
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+clean:
+	rm -rf $(BIN) dist

@@ -1,0 +1,170 @@
+package plan
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/osvm-project/osvm/internal/config"
+)
+
+// Dir is the folder osvmd writes plans to. It is on a tmpfs, so plans
+// disappear at reboot together with the units that use them.
+const Dir = "/run/osvm/components"
+
+// FormatVersion is the version of the plan file's layout. osvm-launch
+// rejects a plan of any other version.
+const FormatVersion = 1
+
+// hashLength is the number of hex digits of the hash kept in file names.
+const hashLength = 16
+
+// Plan is what a unit runs: a validated component and the isolation level
+// chosen for it.
+type Plan struct {
+	Version   int              `json:"version"`
+	Component config.Component `json:"component"`
+
+	// Level is the isolation level the launcher applies. Today it is always
+	// the component's own isolation key.
+	Level config.Isolation `json:"level"`
+
+	// Source is the component file the plan was made from, for messages.
+	Source string `json:"source"`
+
+	// Hash is the SHA-256 of the JSON encoding of Component and Level, in
+	// hex; equal hashes mean equal units.
+	Hash string `json:"hash"`
+}
+
+// New returns the plan for component c read from the file source.
+func New(c *config.Component, source string) (*Plan, error) {
+	p := &Plan{Version: FormatVersion, Component: *c, Level: c.Isolation, Source: source}
+	hash, err := p.contentHash()
+	if err != nil {
+		return nil, err
+	}
+	p.Hash = hash
+	return p, nil
+}
+
+// contentHash hashes what decides how the unit runs. The source path is
+// left out: moving the configuration folder changes no unit.
+func (p *Plan) contentHash() (string, error) {
+	content, err := json.Marshal(struct {
+		Component config.Component `json:"component"`
+		Level     config.Isolation `json:"level"`
+	}{p.Component, p.Level})
+	if err != nil {
+		return "", fmt.Errorf("encode plan of %s: %w", p.Component.Name, err)
+	}
+	sum := sha256.Sum256(content)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// FileName returns the plan's file name: NAME-HASH.json with the first 16
+// hex digits of the hash.
+func (p *Plan) FileName() string {
+	return p.Component.Name + "-" + p.Hash[:hashLength] + ".json"
+}
+
+// ParseFileName returns the component name and short hash of a plan file
+// name or path made by FileName.
+func ParseFileName(path string) (name, shortHash string, ok bool) {
+	base, ok := strings.CutSuffix(filepath.Base(path), ".json")
+	if !ok {
+		return "", "", false
+	}
+	i := strings.LastIndexByte(base, '-')
+	if i < 0 || len(base)-i-1 != hashLength {
+		return "", "", false
+	}
+	name, shortHash = base[:i], base[i+1:]
+	if _, err := hex.DecodeString(shortHash); err != nil || !config.NamePattern.MatchString(name) {
+		return "", "", false
+	}
+	return name, shortHash, true
+}
+
+// ShortHash returns the part of the hash that FileName uses.
+func (p *Plan) ShortHash() string { return p.Hash[:hashLength] }
+
+// Write stores p in dir under FileName and returns its path. An existing
+// file with that name is left alone when it holds the same plan: a running
+// unit may be reading it.
+func Write(dir string, p *Plan) (string, error) {
+	data, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return "", fmt.Errorf("encode plan of %s: %w", p.Component.Name, err)
+	}
+	data = append(data, '\n')
+	path := filepath.Join(dir, p.FileName())
+
+	if existing, err := os.ReadFile(path); err == nil && bytes.Equal(existing, data) {
+		return path, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("create plan folder: %w", err)
+	}
+
+	// Write to a temporary name first and rename, so that a launcher never
+	// reads a half-written plan.
+	tmp, err := os.CreateTemp(dir, ".plan-*")
+	if err != nil {
+		return "", fmt.Errorf("write plan of %s: %w", p.Component.Name, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("write plan of %s: %w", p.Component.Name, err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("write plan of %s: %w", p.Component.Name, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", fmt.Errorf("write plan of %s: %w", p.Component.Name, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return "", fmt.Errorf("write plan of %s: %w", p.Component.Name, err)
+	}
+	return path, nil
+}
+
+// Read loads the plan at path and checks its version and hash.
+func Read(path string) (*Plan, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read plan: %w", err)
+	}
+	var p Plan
+	decoder := json.NewDecoder(bytes.NewReader(data))
+	decoder.DisallowUnknownFields()
+	if err := decoder.Decode(&p); err != nil {
+		return nil, fmt.Errorf("read plan %s: %w", path, err)
+	}
+	if p.Version != FormatVersion {
+		return nil, fmt.Errorf("read plan %s: format version %d, this osvm-launch reads version %d (restart the unit so that osvmd writes a current plan)", path, p.Version, FormatVersion)
+	}
+	want, err := p.contentHash()
+	if err != nil {
+		return nil, err
+	}
+	if p.Hash != want {
+		return nil, fmt.Errorf("read plan %s: %w", path, ErrModified)
+	}
+	if _, short, ok := ParseFileName(path); ok && short != p.ShortHash() {
+		return nil, fmt.Errorf("read plan %s: %w", path, ErrModified)
+	}
+	return &p, nil
+}
+
+// ErrModified means a plan's contents do not match its hash: the file was
+// changed after osvmd wrote it.
+var ErrModified = errors.New("contents do not match the plan's hash (the file was modified after osvmd wrote it)")

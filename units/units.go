@@ -1,0 +1,167 @@
+package units
+
+import (
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	sddbus "github.com/coreos/go-systemd/v22/dbus"
+	"github.com/godbus/dbus/v5"
+
+	"github.com/osvm-project/osvm/internal/config"
+	"github.com/osvm-project/osvm/internal/plan"
+)
+
+// Slice is the slice every component unit runs in.
+const Slice = "osvm.slice"
+
+// Prefix and Suffix frame a component name in its unit name. Nothing else
+// on a host is expected to use the prefix.
+const (
+	Prefix = "osvm-"
+	Suffix = ".service"
+)
+
+// Name returns the unit name of a component.
+func Name(component string) string {
+	return Prefix + component + Suffix
+}
+
+// ComponentName returns the component name in a unit name made by Name.
+func ComponentName(unit string) (string, bool) {
+	name, ok := strings.CutPrefix(unit, Prefix)
+	if !ok {
+		return "", false
+	}
+	name, ok = strings.CutSuffix(name, Suffix)
+	if !ok || !config.NamePattern.MatchString(name) {
+		return "", false
+	}
+	return name, true
+}
+
+// Unit is a transient unit ready to be started.
+type Unit struct {
+	Name       string
+	Properties []sddbus.Property
+}
+
+// New returns the unit that runs plan p. launcher is the absolute path of
+// osvm-launch and planPath the path p was written to.
+func New(p *plan.Plan, planPath, launcher string) Unit {
+	c := &p.Component
+	description := c.Description
+	if description == "" {
+		description = "osvm component " + c.Name
+	}
+
+	props := []sddbus.Property{
+		sddbus.PropDescription(description),
+		sddbus.PropSlice(Slice),
+
+		// Type=exec: the start job fails when execve of the launcher
+		// fails, rather than succeeding and failing later (systemd.service(5)).
+		sddbus.PropType("exec"),
+		sddbus.PropExecStart([]string{launcher, planPath}, true),
+
+		// The journal names the component, not the launcher that execs it.
+		property("SyslogIdentifier", c.Name),
+	}
+	props = append(props, execProperties(&c.Exec)...)
+	props = append(props, resourceProperties(&c.Resources)...)
+	props = append(props, restartProperties(&c.Restart)...)
+	if p.Level == config.IsolationProcess {
+		props = append(props, Hardening()...)
+	}
+	return Unit{Name: Name(c.Name), Properties: props}
+}
+
+func execProperties(e *config.Exec) []sddbus.Property {
+	var props []sddbus.Property
+	if len(e.Environment) > 0 {
+		var env []string
+		for _, k := range slices.Sorted(maps.Keys(e.Environment)) {
+			env = append(env, k+"="+e.Environment[k])
+		}
+		props = append(props, property("Environment", env))
+	}
+	if e.WorkingDirectory != "" {
+		props = append(props, property("WorkingDirectory", e.WorkingDirectory))
+	}
+	if e.User != "" {
+		props = append(props, property("User", e.User))
+	} else {
+		props = append(props, property("DynamicUser", true))
+	}
+	return props
+}
+
+func resourceProperties(r *config.Resources) []sddbus.Property {
+	var props []sddbus.Property
+	if r.MemoryMax > 0 {
+		props = append(props, property("MemoryMax", r.MemoryMax))
+	}
+	if r.CPUs > 0 {
+		// CPUQuota= is stored as CPU time per second of wall time:
+		// 0.5 CPUs is 500000 microseconds per second.
+		props = append(props, property("CPUQuotaPerSecUSec", uint64(r.CPUs*float64(time.Second/time.Microsecond))))
+	}
+	if r.TasksMax > 0 {
+		props = append(props, property("TasksMax", r.TasksMax))
+	}
+	if r.IOWeight > 0 {
+		props = append(props, property("IOWeight", r.IOWeight))
+	}
+	return props
+}
+
+func restartProperties(r *config.Restart) []sddbus.Property {
+	return []sddbus.Property{
+		property("Restart", string(r.Policy)),
+		property("RestartUSec", microseconds(r.Delay)),
+		property("StartLimitBurst", r.Burst),
+		property("StartLimitIntervalUSec", microseconds(r.Interval)),
+	}
+}
+
+// Hardening returns the sandboxing directives of isolation level "process".
+// Each is described in systemd.exec(5).
+func Hardening() []sddbus.Property {
+	return []sddbus.Property{
+		property("NoNewPrivileges", true),
+		property("ProtectSystem", "strict"),
+		property("ProtectHome", "yes"),
+		property("PrivateTmp", true),
+		property("PrivateDevices", true),
+		property("ProtectKernelTunables", true),
+		property("ProtectKernelModules", true),
+		property("ProtectKernelLogs", true),
+		property("ProtectControlGroups", true),
+
+		// RestrictNamespaces= travels as the set of namespace types the unit
+		// may create; the empty set is RestrictNamespaces=yes.
+		property("RestrictNamespaces", uint64(0)),
+		property("RestrictSUIDSGID", true),
+		property("LockPersonality", true),
+		property("SystemCallArchitectures", []string{"native"}),
+
+		// A component that reaches PID 1, directly or through the system
+		// bus, could ask for a new unit without these restrictions. The "-"
+		// prefix ignores paths missing on the host.
+		property("InaccessiblePaths", []string{"-" + systemBusFolder, "-" + systemdPrivateSocket}),
+	}
+}
+
+const (
+	systemBusFolder      = "/run/dbus"
+	systemdPrivateSocket = "/run/systemd/private"
+)
+
+func property(name string, value any) sddbus.Property {
+	return sddbus.Property{Name: name, Value: dbus.MakeVariant(value)}
+}
+
+func microseconds(d time.Duration) uint64 {
+	return uint64(d / time.Microsecond)
+}

@@ -1,0 +1,186 @@
+package units
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/godbus/dbus/v5"
+
+	"github.com/osvm-project/osvm/internal/config"
+	"github.com/osvm-project/osvm/internal/plan"
+)
+
+const (
+	testLauncher = "/usr/libexec/osvm/osvm-launch"
+	testPlanPath = "/run/osvm/components/web-0123456789abcdef.json"
+)
+
+func newUnit(t *testing.T, text string) (Unit, map[string]dbus.Variant) {
+	t.Helper()
+	c, err := config.Parse("/etc/osvm/web.toml", []byte(text))
+	if err != nil {
+		t.Fatalf("config.Parse: %v", err)
+	}
+	p, err := plan.New(c, "/etc/osvm/web.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := New(p, testPlanPath, testLauncher)
+	props := map[string]dbus.Variant{}
+	for _, prop := range u.Properties {
+		if _, dup := props[prop.Name]; dup {
+			t.Errorf("property %s set twice", prop.Name)
+		}
+		props[prop.Name] = prop.Value
+	}
+	return u, props
+}
+
+func TestUnitProperties(t *testing.T) {
+	u, props := newUnit(t, `
+description = "Web"
+isolation = "none"
+[exec]
+command = ["/usr/bin/python3", "-m", "http.server"]
+environment = { B = "2", A = "1" }
+working_directory = "/srv"
+user = "www-data"
+[resources]
+memory = "64MiB"
+cpus = 0.5
+tasks = 32
+io_weight = 200
+[restart]
+policy = "always"
+delay = "2s"
+burst = 3
+interval = "1m"
+`)
+	if u.Name != "osvm-web.service" {
+		t.Errorf("Name = %q, want osvm-web.service", u.Name)
+	}
+	want := map[string]any{
+		"Description":            "Web",
+		"Slice":                  "osvm.slice",
+		"Type":                   "exec",
+		"SyslogIdentifier":       "web",
+		"Environment":            []string{"A=1", "B=2"},
+		"WorkingDirectory":       "/srv",
+		"User":                   "www-data",
+		"MemoryMax":              uint64(64 << 20),
+		"CPUQuotaPerSecUSec":     uint64(500000),
+		"TasksMax":               uint64(32),
+		"IOWeight":               uint64(200),
+		"Restart":                "always",
+		"RestartUSec":            uint64(2000000),
+		"StartLimitBurst":        uint32(3),
+		"StartLimitIntervalUSec": uint64(60000000),
+	}
+	for name, value := range want {
+		got, ok := props[name]
+		if !ok {
+			t.Errorf("property %s missing", name)
+			continue
+		}
+		if !reflect.DeepEqual(got.Value(), value) {
+			t.Errorf("%s = %#v (%s), want %#v", name, got.Value(), got.Signature(), value)
+		}
+	}
+	for _, absent := range []string{"DynamicUser", "NoNewPrivileges", "ProtectSystem"} {
+		if _, ok := props[absent]; ok {
+			t.Errorf("property %s set for isolation none with a user", absent)
+		}
+	}
+
+	// ExecStart is a(sasb): path, argv, and whether an unclean exit fails.
+	if sig := props["ExecStart"].Signature().String(); sig != "a(sasb)" {
+		t.Fatalf("ExecStart has D-Bus type %s, want a(sasb)", sig)
+	}
+	commands := reflect.ValueOf(props["ExecStart"].Value())
+	if commands.Len() != 1 {
+		t.Fatalf("ExecStart has %d commands, want 1", commands.Len())
+	}
+	command := commands.Index(0)
+	if path := command.Field(0).String(); path != testLauncher {
+		t.Errorf("ExecStart path = %q, want %q", path, testLauncher)
+	}
+	if argv := command.Field(1).Interface(); !reflect.DeepEqual(argv, []string{testLauncher, testPlanPath}) {
+		t.Errorf("ExecStart argv = %q, want %q", argv, []string{testLauncher, testPlanPath})
+	}
+}
+
+func TestDynamicUserWithoutUser(t *testing.T) {
+	_, props := newUnit(t, `exec.command = ["/bin/true"]`)
+	if v, ok := props["DynamicUser"]; !ok || v.Value() != true {
+		t.Errorf("DynamicUser = %v, want true when no user is set", v)
+	}
+	if _, ok := props["User"]; ok {
+		t.Error("User set although the component names none")
+	}
+	if v := props["Description"].Value(); v != "osvm component web" {
+		t.Errorf("Description = %v, want the default", v)
+	}
+}
+
+func TestProcessHardening(t *testing.T) {
+	_, props := newUnit(t, `isolation = "process"
+exec.command = ["/bin/true"]`)
+	want := map[string]any{
+		"NoNewPrivileges":         true,
+		"ProtectSystem":           "strict",
+		"ProtectHome":             "yes",
+		"PrivateTmp":              true,
+		"PrivateDevices":          true,
+		"ProtectKernelTunables":   true,
+		"ProtectKernelModules":    true,
+		"ProtectKernelLogs":       true,
+		"ProtectControlGroups":    true,
+		"RestrictNamespaces":      uint64(0),
+		"RestrictSUIDSGID":        true,
+		"LockPersonality":         true,
+		"SystemCallArchitectures": []string{"native"},
+		"InaccessiblePaths":       []string{"-/run/dbus", "-/run/systemd/private"},
+	}
+	for name, value := range want {
+		got, ok := props[name]
+		if !ok {
+			t.Errorf("property %s missing", name)
+			continue
+		}
+		if !reflect.DeepEqual(got.Value(), value) {
+			t.Errorf("%s = %#v, want %#v", name, got.Value(), value)
+		}
+	}
+}
+
+func TestNoLimitsByDefault(t *testing.T) {
+	_, props := newUnit(t, `exec.command = ["/bin/true"]`)
+	for _, name := range []string{"MemoryMax", "CPUQuotaPerSecUSec", "TasksMax", "IOWeight", "Environment", "WorkingDirectory"} {
+		if _, ok := props[name]; ok {
+			t.Errorf("property %s set although the file does not set it", name)
+		}
+	}
+}
+
+func TestComponentName(t *testing.T) {
+	tests := []struct {
+		unit, name string
+		ok         bool
+	}{
+		{"osvm-web.service", "web", true},
+		{"osvm-my-app.service", "my-app", true},
+		{"osvm.slice", "", false},
+		{"osvm-web.scope", "", false},
+		{"osvm-Web.service", "", false},
+		{"sshd.service", "", false},
+	}
+	for _, tt := range tests {
+		name, ok := ComponentName(tt.unit)
+		if name != tt.name || ok != tt.ok {
+			t.Errorf("ComponentName(%q) = %q, %v; want %q, %v", tt.unit, name, ok, tt.name, tt.ok)
+		}
+	}
+	if got := Name("web"); got != "osvm-web.service" {
+		t.Errorf("Name(web) = %q", got)
+	}
+}

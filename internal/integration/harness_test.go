@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 
 // build compiles the three binaries once per test run and copies the
 // packaging files next to them, so that the sandbox needs only this folder.
-func build(t *testing.T) string {
+func build(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		root, err := filepath.Abs("../..")
@@ -67,13 +67,13 @@ func build(t *testing.T) string {
 // env is a systemd sandbox with osvmd running on a configuration folder
 // that the test writes to from the host.
 type env struct {
-	t         *testing.T
+	t         testing.TB
 	sb        *sdsandbox.Sandbox
 	bin       string // build folder, bound into the sandbox
 	configDir string // osvmd's --config-dir, bound into the sandbox
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	bin := build(t)
 	configDir := t.TempDir()

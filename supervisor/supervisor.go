@@ -353,8 +353,7 @@ func (s *Supervisor) load(name string, reportInvalid bool) (want desired, valid 
 		want.fileExists = true
 		if reportInvalid {
 			state.fileError = err.Error()
-			s.log.Error("invalid component file; the running version, if any, is kept",
-				"component", name, "unit", units.Name(name), "file", path, "error", err)
+			s.logInvalid(name, path, err)
 		}
 		return want, false
 	}
@@ -368,6 +367,20 @@ func (s *Supervisor) load(name string, reportInvalid bool) (want desired, valid 
 	state.exists, state.plan, state.fileError = true, p, ""
 	want.fileExists, want.plan = true, p
 	return want, true
+}
+
+// logInvalid logs each problem of an invalid component file on a line of
+// its own, so that journalctl shows every position in full.
+func (s *Supervisor) logInvalid(name, path string, err error) {
+	log := s.log.With("component", name, "unit", units.Name(name), "file", path)
+	problems := config.Errors(err)
+	if len(problems) == 0 {
+		log.Error("invalid component file; the running version, if any, is kept", "error", err)
+		return
+	}
+	for _, problem := range problems {
+		log.Error("invalid component file; the running version, if any, is kept", "error", problem)
+	}
 }
 
 // apply carries out actions one by one. A failed action is logged and does

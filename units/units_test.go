@@ -184,3 +184,17 @@ func TestComponentName(t *testing.T) {
 		t.Errorf("Name(web) = %q", got)
 	}
 }
+
+func BenchmarkNew(b *testing.B) {
+	c, err := config.Parse("/etc/osvm/web.toml", []byte("[exec]\ncommand = [\"/bin/true\"]\nenvironment = { A = \"1\" }\n[resources]\nmemory = \"64MiB\"\n"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := plan.New(c, "/etc/osvm/web.toml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		New(p, testPlanPath, testLauncher)
+	}
+}

@@ -319,3 +319,12 @@ func TestIsComponentFile(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkParse(b *testing.B) {
+	data := []byte(fullFile)
+	for b.Loop() {
+		if _, err := Parse("/etc/osvm/web.toml", data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -32,7 +32,7 @@ type Config struct {
 	// components an operator stopped. Default /run/osvm.
 	RuntimeDir string
 
-	// PlanDir is where plans are written. Default RuntimeDir/components.
+	// PlanDir is the folder plans are written to. Default RuntimeDir/components.
 	PlanDir string
 
 	// Launcher is the absolute path of osvm-launch. Required.
@@ -75,7 +75,7 @@ type Supervisor struct {
 	components map[string]*component // guarded by mu
 }
 
-// component is what the supervisor knows about one component.
+// component is the supervisor's record of one component.
 type component struct {
 	file      string
 	fileError string     // the file's last validation error; "" when valid or missing
@@ -304,12 +304,6 @@ func (s *Supervisor) reconcileAll(ctx context.Context) error {
 		}
 	}
 	s.mu.Unlock()
-	for name := range have {
-		if _, ok := want[name]; !ok {
-			s.log.Info("adopting unit without a component file", "component", name, "unit", units.Name(name))
-		}
-	}
-
 	s.apply(ctx, decide(want, have))
 
 	keep := map[string]bool{}

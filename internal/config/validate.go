@@ -15,8 +15,8 @@ type invalidValue struct {
 	message string
 }
 
-// Limits of the [resources] values. The CPU bound only catches typos such as
-// cpus = 50 meant as 50%: no host osvm targets has that many CPUs.
+// Limits of the [resources] values. The CPU bound catches typos such as
+// cpus = 5000 meant as 50%.
 const (
 	minMemory   = 1 << 20
 	maxCPUs     = 1024
@@ -30,8 +30,8 @@ var (
 	// environmentName is the POSIX form of an environment variable name.
 	environmentName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-	// userName is the user name form systemd accepts for User= in its
-	// strict mode: like useradd's default, with at most 31 characters.
+	// userName is a conservative form of user name, as useradd accepts by
+	// default: letters, digits, '_' and '-', at most 31 characters.
 	userName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_-]{0,30}$`)
 )
 

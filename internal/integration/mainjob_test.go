@@ -173,6 +173,26 @@ func TestCommandLine(t *testing.T) {
 	}
 }
 
+func TestReloadOnHangup(t *testing.T) {
+	e := newEnv(t)
+	e.writeComponent("clock", "[exec]\ncommand = [\"/bin/sleep\", \"infinity\"]\n")
+	first := e.waitActive("osvm-clock.service")
+
+	// A unit stopped behind osvmd's back stays stopped until a reload,
+	// which reads the folder again and starts it.
+	e.output("systemctl", "stop", "osvm-clock.service")
+	if state := e.property("osvm-clock.service", "ActiveState"); state != "inactive" {
+		t.Fatalf("after systemctl stop: ActiveState = %s, want inactive", state)
+	}
+	e.output("systemctl", "reload", "osvmd.service")
+	if id := e.waitActive("osvm-clock.service"); id == first {
+		t.Errorf("InvocationID %s unchanged after the reload started the unit again", id)
+	}
+	if state := e.property("osvmd.service", "ActiveState"); state != "active" {
+		t.Errorf("osvmd.service is %s after the reload, want active", state)
+	}
+}
+
 func TestValidate(t *testing.T) {
 	e := newEnv(t)
 	e.writeComponent("typo", "[exec]\ncommand = [\"/bin/true\"]\n[resources]\nmemmory = \"64MiB\"\n")

@@ -10,3 +10,10 @@ require (
 	github.com/systemd/slog-journal v0.1.2
 	golang.org/x/sys v0.50.0
 )
+
+require (
+	github.com/landlock-lsm/go-landlock v0.11.2 // indirect
+	github.com/seccomp/libseccomp-golang v0.11.1 // indirect
+	kernel.org/pub/linux/libs/security/libcap/cap v1.2.78 // indirect
+	kernel.org/pub/linux/libs/security/libcap/psx v1.2.78 // indirect
+)

@@ -63,7 +63,12 @@ func New(p *plan.Plan, planPath, launcher string) Unit {
 		// Type=exec: the start job fails when execve of the launcher
 		// fails, rather than succeeding and failing later (systemd.service(5)).
 		sddbus.PropType("exec"),
-		sddbus.PropExecStart([]string{launcher, planPath}, true),
+
+		// The flag is systemd's "ignore failure" (the "-" prefix of
+		// ExecStart=), whatever go-systemd calls its parameter: it must be
+		// false, or a failing component counts as a success and is never
+		// restarted.
+		sddbus.PropExecStart([]string{launcher, planPath}, false),
 
 		// The journal names the component, not the launcher that execs it.
 		property("SyslogIdentifier", c.Name),
@@ -73,6 +78,7 @@ func New(p *plan.Plan, planPath, launcher string) Unit {
 	props = append(props, restartProperties(&c.Restart)...)
 	if p.Level == config.IsolationProcess {
 		props = append(props, Hardening()...)
+		props = append(props, sandboxProperties(&c.Sandbox)...)
 	}
 	return Unit{Name: Name(c.Name), Properties: props}
 }

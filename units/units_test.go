@@ -28,7 +28,7 @@ func newUnit(t *testing.T, text string) (Unit, map[string]dbus.Variant) {
 	u := New(p, testPlanPath, testLauncher)
 	props := map[string]dbus.Variant{}
 	for _, prop := range u.Properties {
-		if _, dup := props[prop.Name]; dup {
+		if _, dup := props[prop.Name]; dup && prop.Name != "SystemCallFilter" {
 			t.Errorf("property %s set twice", prop.Name)
 		}
 		props[prop.Name] = prop.Value
@@ -106,6 +106,9 @@ interval = "1m"
 	}
 	if argv := command.Field(1).Interface(); !reflect.DeepEqual(argv, []string{testLauncher, testPlanPath}) {
 		t.Errorf("ExecStart argv = %q, want %q", argv, []string{testLauncher, testPlanPath})
+	}
+	if ignoreFailure := command.Field(2).Bool(); ignoreFailure {
+		t.Error("ExecStart has systemd's ignore-failure flag set: failures would count as success")
 	}
 }
 

@@ -11,22 +11,31 @@
 // starts. osvm-launch trusts only the plan, never the component's TOML file,
 // so an edit of that file cannot change a running unit.
 //
+// At isolation level "process", osvm-launch first confines itself with the
+// component's sandbox (package sandbox): capabilities, no_new_privs,
+// Landlock, then seccomp, and the command inherits all of it.
+//
 // Exit status: the command's own status once it runs; 127 when the command
-// cannot be executed; 2 for a usage error; 1 when the plan cannot be read.
+// cannot be executed; 3 when the sandbox cannot be applied; 2 for a usage
+// error; 1 when the plan cannot be read.
 package main
 
 import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"syscall"
 
+	"github.com/osvm-project/osvm/internal/config"
 	"github.com/osvm-project/osvm/internal/plan"
+	"github.com/osvm-project/osvm/sandbox"
 )
 
 const (
 	exitPlan     = 1
 	exitUsage    = 2
+	exitSandbox  = 3
 	exitNotFound = 127
 )
 
@@ -40,7 +49,30 @@ func main() {
 		fmt.Fprintf(os.Stderr, "osvm-launch: %v\n", err)
 		os.Exit(exitPlan)
 	}
+	if p.Level == config.IsolationProcess {
+		if err := confine(p); err != nil {
+			fmt.Fprintf(os.Stderr, "osvm-launch: component %s: %v\n", p.Component.Name, err)
+			os.Exit(exitSandbox)
+		}
+	}
 	os.Exit(launch(p))
+}
+
+// confine applies the component's sandbox to this process.
+func confine(p *plan.Plan) error {
+	startup, err := sandbox.StartupPaths(p.Component.Exec.Command[0])
+	if err != nil {
+		return fmt.Errorf("find what %s needs to start: %w", p.Component.Exec.Command[0], err)
+	}
+	policy, err := sandbox.Build(&p.Component.Sandbox, startup)
+	if err != nil {
+		return err
+	}
+
+	// Landlock and the capability changes apply to every thread; still,
+	// execve(2) must come from the thread that set them up last.
+	runtime.LockOSThread()
+	return sandbox.Apply(policy, p.Component.Sandbox.Capabilities)
 }
 
 // launch replaces the process with the component's command and returns an

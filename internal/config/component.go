@@ -58,6 +58,7 @@ type Component struct {
 	Exec        Exec      `json:"exec"`
 	Resources   Resources `json:"resources"`
 	Restart     Restart   `json:"restart"`
+	Sandbox     Sandbox   `json:"sandbox"`
 }
 
 // Exec describes the program a component runs.
@@ -99,3 +100,90 @@ var NamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 
 // MaxNameLength bounds component names so that unit names stay short.
 const MaxNameLength = 64
+
+// Network says which networks a component reaches: sandbox.network.
+type Network string
+
+const (
+	// NetworkNone leaves the component only a private loopback device and
+	// Unix sockets.
+	NetworkNone Network = "none"
+
+	// NetworkLoopback allows IP traffic to and from 127.0.0.0/8 and ::1
+	// only.
+	NetworkLoopback Network = "loopback"
+
+	// NetworkHost allows the host's networks.
+	NetworkHost Network = "host"
+)
+
+var networks = []Network{NetworkNone, NetworkLoopback, NetworkHost}
+
+// Syscalls names a seccomp profile: sandbox.syscalls.
+type Syscalls string
+
+const (
+	// SyscallsDefault denies the system calls that lead out of a sandbox or
+	// into rarely used kernel code, and allows the rest.
+	SyscallsDefault Syscalls = "default"
+
+	// SyscallsStrict allows only the system calls ordinary programs need,
+	// plus allow_syscalls.
+	SyscallsStrict Syscalls = "strict"
+)
+
+var syscallProfiles = []Syscalls{SyscallsDefault, SyscallsStrict}
+
+// LandlockMode says what happens on a kernel whose Landlock cannot enforce
+// a component's rules: sandbox.landlock.
+type LandlockMode string
+
+const (
+	// LandlockRequired refuses to start the component.
+	LandlockRequired LandlockMode = "required"
+
+	// LandlockBestEffort applies what the kernel supports.
+	LandlockBestEffort LandlockMode = "best-effort"
+)
+
+var landlockModes = []LandlockMode{LandlockRequired, LandlockBestEffort}
+
+// Sandbox is the inner sandbox of isolation level "process", which
+// osvm-launch applies with Landlock and seccomp. It is ignored at level
+// "none".
+type Sandbox struct {
+	// ReadOnlyPaths, ReadWritePaths and ExecPaths are absolute paths of
+	// files and folders. Folders cover everything below them.
+	ReadOnlyPaths  []string `json:"read_only_paths,omitempty"`
+	ReadWritePaths []string `json:"read_write_paths,omitempty"`
+	ExecPaths      []string `json:"exec_paths,omitempty"`
+
+	Network      Network  `json:"network"`
+	BindPorts    []uint16 `json:"bind_ports,omitempty"`    // TCP
+	ConnectPorts []uint16 `json:"connect_ports,omitempty"` // TCP
+
+	Syscalls      Syscalls `json:"syscalls"`
+	AllowSyscalls []string `json:"allow_syscalls,omitempty"`
+	DenySyscalls  []string `json:"deny_syscalls,omitempty"`
+
+	Landlock LandlockMode `json:"landlock"`
+
+	// LandlockMinABI is the lowest Landlock ABI version the component
+	// accepts; 0 means the version its rules need.
+	LandlockMinABI int `json:"landlock_min_abi,omitempty"`
+
+	// Capabilities are kept in the bounding and ambient sets, such as
+	// CAP_NET_BIND_SERVICE; every other capability is dropped.
+	Capabilities []string `json:"capabilities,omitempty"`
+
+	// AllowJIT permits memory that is both writable and executable, which
+	// just-in-time compilers need.
+	AllowJIT bool `json:"allow_jit,omitempty"`
+}
+
+// Defaults of the [sandbox] table.
+const (
+	DefaultNetwork  = NetworkNone
+	DefaultSyscalls = SyscallsDefault
+	DefaultLandlock = LandlockRequired
+)

@@ -9,6 +9,7 @@ type file struct {
 	Exec        fileExec  `toml:"exec"`
 	Resources   fileRes   `toml:"resources"`
 	Restart     fileRst   `toml:"restart"`
+	Sandbox     fileSbx   `toml:"sandbox"`
 }
 
 type fileExec struct {
@@ -30,4 +31,20 @@ type fileRst struct {
 	Delay    duration      `toml:"delay"`
 	Burst    *int64        `toml:"burst"`
 	Interval duration      `toml:"interval"`
+}
+
+type fileSbx struct {
+	ReadOnlyPaths  []string     `toml:"read_only_paths"`
+	ReadWritePaths []string     `toml:"read_write_paths"`
+	ExecPaths      []string     `toml:"exec_paths"`
+	Network        Network      `toml:"network"`
+	BindPorts      []int64      `toml:"bind_ports"`
+	ConnectPorts   []int64      `toml:"connect_ports"`
+	Syscalls       Syscalls     `toml:"syscalls"`
+	AllowSyscalls  []string     `toml:"allow_syscalls"`
+	DenySyscalls   []string     `toml:"deny_syscalls"`
+	Landlock       LandlockMode `toml:"landlock"`
+	LandlockMinABI *int64       `toml:"landlock_min_abi"`
+	Capabilities   []string     `toml:"capabilities"`
+	AllowJIT       bool         `toml:"allow_jit"`
 }

@@ -65,7 +65,7 @@ func Parse(path string, data []byte) (*Component, error) {
 		return nil, decodeError(path, lines, err)
 	}
 
-	var problems []error
+	var problems []*Error
 	for _, key := range meta.Undecoded() {
 		full := key.String()
 		if isInFreeFormTable(full) || isBelowUnknownKey(full, meta.Undecoded()) {
@@ -83,7 +83,13 @@ func Parse(path string, data []byte) (*Component, error) {
 		problems = append(problems, &Error{File: path, Line: lineOf(lines, v.key), Key: v.key, Message: v.message})
 	}
 	if len(problems) > 0 {
-		return nil, errors.Join(problems...)
+		// Report in file order, as compilers do.
+		slices.SortStableFunc(problems, func(a, b *Error) int { return a.Line - b.Line })
+		list := make([]error, len(problems))
+		for i, p := range problems {
+			list[i] = p
+		}
+		return nil, errors.Join(list...)
 	}
 	return c, nil
 }

@@ -30,6 +30,21 @@ policy = "always"
 delay = "2s"
 burst = 3
 interval = "1m"
+
+[sandbox]
+read_only_paths = ["/srv/www", "/usr/lib/python3/"]
+read_write_paths = ["/var/lib/web"]
+exec_paths = ["/usr/bin/python3"]
+network = "loopback"
+bind_ports = [8080]
+connect_ports = [5432]
+syscalls = "strict"
+allow_syscalls = ["ptrace"]
+deny_syscalls = ["ioctl"]
+landlock = "best-effort"
+landlock_min_abi = 4
+capabilities = ["cap_net_bind_service", "NET_BIND_SERVICE", "CAP_NET_RAW"]
+allow_jit = true
 `
 
 func TestParseFullFile(t *testing.T) {
@@ -49,6 +64,21 @@ func TestParseFullFile(t *testing.T) {
 		},
 		Resources: Resources{MemoryMax: 64 << 20, CPUs: 0.5, TasksMax: 32, IOWeight: 200},
 		Restart:   Restart{Policy: RestartAlways, Delay: 2 * time.Second, Burst: 3, Interval: time.Minute},
+		Sandbox: Sandbox{
+			ReadOnlyPaths:  []string{"/srv/www", "/usr/lib/python3"},
+			ReadWritePaths: []string{"/var/lib/web"},
+			ExecPaths:      []string{"/usr/bin/python3"},
+			Network:        NetworkLoopback,
+			BindPorts:      []uint16{8080},
+			ConnectPorts:   []uint16{5432},
+			Syscalls:       SyscallsStrict,
+			AllowSyscalls:  []string{"ptrace"},
+			DenySyscalls:   []string{"ioctl"},
+			Landlock:       LandlockBestEffort,
+			LandlockMinABI: 4,
+			Capabilities:   []string{"CAP_NET_BIND_SERVICE", "CAP_NET_RAW"},
+			AllowJIT:       true,
+		},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Parse =\n%+v\nwant\n%+v", c, want)
@@ -69,6 +99,10 @@ func TestParseDefaults(t *testing.T) {
 	}
 	if c.Resources != (Resources{}) {
 		t.Errorf("Resources = %+v, want no limits", c.Resources)
+	}
+	wantSandbox := Sandbox{Network: DefaultNetwork, Syscalls: DefaultSyscalls, Landlock: DefaultLandlock}
+	if !reflect.DeepEqual(c.Sandbox, wantSandbox) {
+		t.Errorf("Sandbox = %+v, want %+v", c.Sandbox, wantSandbox)
 	}
 }
 
@@ -169,6 +203,40 @@ func TestParseErrors(t *testing.T) {
 			name: "dotted keys",
 			text: "exec.command = [\"/bin/true\"]\nresources.memroy = 1\n",
 			want: []string{`/etc/osvm/web.toml:2: unknown key "resources.memroy" (did you mean "memory"?)`},
+		},
+		{
+			name: "unknown system call",
+			text: "[exec]\ncommand = [\"/bin/true\"]\n[sandbox]\nallow_syscalls = [\"ptrace\", \"ptrase\", \"fork2\"]\n",
+			want: []string{`/etc/osvm/web.toml:4: sandbox.allow_syscalls: unknown system call "ptrase", "fork2": use names as in syscalls(2)`},
+		},
+		{
+			name: "system call allowed and denied",
+			text: "[exec]\ncommand = [\"/bin/true\"]\n[sandbox]\nallow_syscalls = [\"ptrace\"]\ndeny_syscalls = [\"ptrace\"]\n",
+			want: []string{`/etc/osvm/web.toml:5: sandbox.deny_syscalls: "ptrace" is in both allow_syscalls and deny_syscalls`},
+		},
+		{
+			name: "unknown capability",
+			text: "[exec]\ncommand = [\"/bin/true\"]\n[sandbox]\ncapabilities = [\"CAP_ROOT\"]\n",
+			want: []string{`/etc/osvm/web.toml:4: sandbox.capabilities: unknown capability "CAP_ROOT"`},
+		},
+		{
+			name: "ports without network",
+			text: "[exec]\ncommand = [\"/bin/true\"]\n[sandbox]\nbind_ports = [8080]\n",
+			want: []string{`sandbox.network: ports are listed but network is "none"`},
+		},
+		{
+			name: "bad port and relative path",
+			text: "[exec]\ncommand = [\"/bin/true\"]\n[sandbox]\nnetwork = \"host\"\nbind_ports = [0, 70000]\nread_only_paths = [\"etc\"]\n",
+			want: []string{
+				`/etc/osvm/web.toml:5: sandbox.bind_ports: port 0 is out of range 1-65535`,
+				`/etc/osvm/web.toml:5: sandbox.bind_ports: port 70000 is out of range 1-65535`,
+				`/etc/osvm/web.toml:6: sandbox.read_only_paths: "etc" is not an absolute path`,
+			},
+		},
+		{
+			name: "bad network",
+			text: "[exec]\ncommand = [\"/bin/true\"]\n[sandbox]\nnetwork = \"internet\"\n",
+			want: []string{`/etc/osvm/web.toml:4: sandbox.network: invalid network "internet" (valid: "none", "loopback", "host")`},
 		},
 		{
 			name: "invalid file name",

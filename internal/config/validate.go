@@ -5,6 +5,8 @@ import (
 	"math"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -63,6 +65,7 @@ func (f *file) component(name string) (*Component, []invalidValue) {
 	f.Exec.check(report)
 	c.Resources = f.Resources.check(report)
 	c.Restart = f.Restart.check(report)
+	c.Sandbox = f.Sandbox.check(report)
 	return c, invalid
 }
 
@@ -157,4 +160,100 @@ func (r *fileRst) check(report reporter) Restart {
 		}
 	}
 	return restart
+}
+
+// maxLandlockABI bounds landlock_min_abi. Linux 6.15 has ABI 7; the bound
+// leaves room for later kernels and catches typos.
+const maxLandlockABI = 100
+
+func (b *fileSbx) check(report reporter) Sandbox {
+	sb := Sandbox{
+		ReadOnlyPaths:  checkPaths(report, "sandbox.read_only_paths", b.ReadOnlyPaths),
+		ReadWritePaths: checkPaths(report, "sandbox.read_write_paths", b.ReadWritePaths),
+		ExecPaths:      checkPaths(report, "sandbox.exec_paths", b.ExecPaths),
+		Network:        b.Network,
+		BindPorts:      checkPorts(report, "sandbox.bind_ports", b.BindPorts),
+		ConnectPorts:   checkPorts(report, "sandbox.connect_ports", b.ConnectPorts),
+		Syscalls:       b.Syscalls,
+		AllowSyscalls:  checkSyscalls(report, "sandbox.allow_syscalls", b.AllowSyscalls),
+		DenySyscalls:   checkSyscalls(report, "sandbox.deny_syscalls", b.DenySyscalls),
+		Landlock:       b.Landlock,
+		AllowJIT:       b.AllowJIT,
+	}
+	if sb.Network == "" {
+		sb.Network = DefaultNetwork
+	}
+	if sb.Syscalls == "" {
+		sb.Syscalls = DefaultSyscalls
+	}
+	if sb.Landlock == "" {
+		sb.Landlock = DefaultLandlock
+	}
+	if sb.Network == NetworkNone && (len(sb.BindPorts) > 0 || len(sb.ConnectPorts) > 0) {
+		report("sandbox.network", `ports are listed but network is "none": set network = "loopback" or "host"`)
+	}
+	for _, name := range sb.AllowSyscalls {
+		if slices.Contains(sb.DenySyscalls, name) {
+			report("sandbox.deny_syscalls", "%q is in both allow_syscalls and deny_syscalls", name)
+		}
+	}
+	if b.LandlockMinABI != nil {
+		if abi := *b.LandlockMinABI; abi < 1 || abi > maxLandlockABI {
+			report("sandbox.landlock_min_abi", "%d is out of range 1-%d", abi, maxLandlockABI)
+		} else {
+			sb.LandlockMinABI = int(abi)
+		}
+	}
+	for _, name := range b.Capabilities {
+		canonical, err := capabilityName(name)
+		if err != nil {
+			report("sandbox.capabilities", "%v", err)
+			continue
+		}
+		if !slices.Contains(sb.Capabilities, canonical) {
+			sb.Capabilities = append(sb.Capabilities, canonical)
+		}
+	}
+	return sb
+}
+
+func checkPaths(report reporter, key string, paths []string) []string {
+	var clean []string
+	for _, p := range paths {
+		switch {
+		case strings.ContainsRune(p, 0):
+			report(key, "%q contains a NUL byte", p)
+		case !filepath.IsAbs(p):
+			report(key, "%q is not an absolute path", p)
+		default:
+			clean = append(clean, filepath.Clean(p))
+		}
+	}
+	return clean
+}
+
+func checkPorts(report reporter, key string, ports []int64) []uint16 {
+	var valid []uint16
+	for _, port := range ports {
+		if port < 1 || port > 65535 {
+			report(key, "port %d is out of range 1-65535", port)
+			continue
+		}
+		valid = append(valid, uint16(port))
+	}
+	return valid
+}
+
+func checkSyscalls(report reporter, key string, names []string) []string {
+	var unknown []string
+	for _, name := range names {
+		if !isSyscallName(name) {
+			unknown = append(unknown, strconv.Quote(name))
+		}
+	}
+	if len(unknown) > 0 {
+		report(key, "unknown system call %s: use names as in syscalls(2), such as \"ptrace\" or \"openat\"", strings.Join(unknown, ", "))
+		return nil
+	}
+	return names
 }

@@ -127,3 +127,33 @@ func joinQuoted[T ~string](values []T) string {
 	}
 	return strings.Join(quoted, ", ")
 }
+
+// UnmarshalText accepts the network modes in networks.
+func (n *Network) UnmarshalText(text []byte) error {
+	v := Network(text)
+	if !slices.Contains(networks, v) {
+		return fmt.Errorf("invalid network %q (valid: %s)", text, joinQuoted(networks))
+	}
+	*n = v
+	return nil
+}
+
+// UnmarshalText accepts the seccomp profiles in syscallProfiles.
+func (s *Syscalls) UnmarshalText(text []byte) error {
+	v := Syscalls(text)
+	if !slices.Contains(syscallProfiles, v) {
+		return fmt.Errorf("invalid syscalls profile %q (valid: %s)", text, joinQuoted(syscallProfiles))
+	}
+	*s = v
+	return nil
+}
+
+// UnmarshalText accepts the Landlock modes in landlockModes.
+func (m *LandlockMode) UnmarshalText(text []byte) error {
+	v := LandlockMode(text)
+	if !slices.Contains(landlockModes, v) {
+		return fmt.Errorf("invalid landlock mode %q (valid: %s)", text, joinQuoted(landlockModes))
+	}
+	*m = v
+	return nil
+}

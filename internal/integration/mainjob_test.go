@@ -15,6 +15,11 @@ isolation = "process"
 command = ["/usr/bin/python3", "-m", "http.server", "--bind", "127.0.0.1", "--directory", "/usr/share/doc", "8080"]
 environment = { PYTHONUNBUFFERED = "1" }
 
+[sandbox]
+network = "loopback"
+bind_ports = [8080]
+read_only_paths = ["/usr/lib/python3.11", "/usr/share/doc"]
+
 [resources]
 memory = "64MiB"
 cpus = 0.5
@@ -80,7 +85,7 @@ func TestComponentLifecycle(t *testing.T) {
 	e.writeComponent("web", strings.Replace(webComponent, "tasks = 16", "taks = 16", 1))
 	e.waitFor("the invalid file in the journal", func() (bool, string) {
 		j := e.journal(unit)
-		return strings.Contains(j, `web.toml:11: unknown key \"resources.taks\" (did you mean \"tasks\"?)`), j
+		return strings.Contains(j, `web.toml:16: unknown key \"resources.taks\" (did you mean \"tasks\"?)`), j
 	})
 	if id := e.property(unit, "InvocationID"); id != second {
 		t.Errorf("InvocationID changed from %s to %s after an invalid edit", second, id)

@@ -1,0 +1,105 @@
+package sandbox
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/landlock-lsm/go-landlock/landlock"
+	ll "github.com/landlock-lsm/go-landlock/landlock/syscall"
+)
+
+// maxKnownABI is the newest Landlock ABI whose rights this package grants.
+const maxKnownABI = 7
+
+// LandlockABI returns the kernel's Landlock ABI version, or 0 when the
+// kernel has no Landlock or it is disabled.
+func LandlockABI() int {
+	abi, err := ll.LandlockGetABIVersion()
+	if err != nil {
+		return 0
+	}
+	return abi
+}
+
+// ApplyLandlock restricts the calling process, all its threads and every
+// process it executes to p. It fails with an *ABIError when p is required
+// and the kernel's ABI is too old, before restricting anything.
+func ApplyLandlock(p *LandlockPolicy) error {
+	abi := LandlockABI()
+	if err := p.CheckABI(abi); err != nil {
+		return err
+	}
+
+	var cfg landlock.Config
+	if p.Required {
+		// A strict configuration of the kernel's own ABI applies every
+		// right the kernel knows; MinABI is already checked.
+		cfg = abiConfig(min(abi, maxKnownABI))
+	} else {
+		cfg = abiConfig(maxKnownABI).BestEffort()
+	}
+
+	rules, err := landlockRules(p, min(abi, maxKnownABI))
+	if err != nil {
+		return err
+	}
+	if err := cfg.Restrict(rules...); err != nil {
+		return fmt.Errorf("landlock: %w", err)
+	}
+	return nil
+}
+
+func abiConfig(abi int) landlock.Config {
+	configs := []landlock.Config{landlock.V1, landlock.V1, landlock.V2, landlock.V3, landlock.V4, landlock.V5, landlock.V6, landlock.V7}
+	return configs[max(1, min(abi, len(configs)-1))]
+}
+
+// landlockRules turns p into go-landlock rules with the rights of ABI abi.
+// A path must exist, because the rule attaches to its inode.
+func landlockRules(p *LandlockPolicy, abi int) ([]landlock.Rule, error) {
+	var rules []landlock.Rule
+	for _, path := range p.Paths {
+		info, err := os.Stat(path.Path)
+		if err != nil {
+			return nil, fmt.Errorf("landlock: rule for %s: %w", path.Path, err)
+		}
+		rules = append(rules, landlock.PathAccess(fsRights(path.Access, info.IsDir(), abi), path.Path))
+	}
+	for _, port := range p.BindTCP {
+		rules = append(rules, landlock.BindTCP(port))
+	}
+	for _, port := range p.ConnectTCP {
+		rules = append(rules, landlock.ConnectTCP(port))
+	}
+	return rules, nil
+}
+
+// fsRights maps an Access to Landlock's file system rights available at ABI
+// abi. Rights on folders cover everything below them; a file takes only
+// the rights that apply to files.
+func fsRights(a Access, dir bool, abi int) landlock.AccessFSSet {
+	var rights landlock.AccessFSSet
+	if a&AccessRead != 0 {
+		rights |= ll.AccessFSReadFile
+		if dir {
+			rights |= ll.AccessFSReadDir
+		}
+	}
+	if a&AccessExec != 0 {
+		rights |= ll.AccessFSExecute
+	}
+	if a&AccessWrite != 0 {
+		rights |= ll.AccessFSWriteFile
+		if abi >= 3 {
+			rights |= ll.AccessFSTruncate
+		}
+		if dir {
+			rights |= ll.AccessFSRemoveDir | ll.AccessFSRemoveFile | ll.AccessFSMakeDir |
+				ll.AccessFSMakeReg | ll.AccessFSMakeSock | ll.AccessFSMakeFifo | ll.AccessFSMakeSym
+			if abi >= 2 {
+				rights |= ll.AccessFSRefer
+			}
+		}
+	}
+	return rights
+}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
+	"github.com/osvm-project/osvm/internal/config"
+	"github.com/osvm-project/osvm/internal/plan"
 	"github.com/osvm-project/osvm/units"
 )
 
@@ -50,7 +52,8 @@ func (s *Supervisor) Stop(ctx context.Context, name string) error {
 }
 
 // Restart restarts a component's unit, with the settings of its file when
-// the file is valid and with its current settings otherwise.
+// the file is valid and with its current settings otherwise. It also
+// restarts a unit that failed or hit its start limit.
 func (s *Supervisor) Restart(ctx context.Context, name string) error {
 	return s.do(ctx, func(ctx context.Context) error {
 		want, have, err := s.lookup(ctx, name)
@@ -60,25 +63,46 @@ func (s *Supervisor) Restart(ctx context.Context, name string) error {
 		s.setStopped(name, false)
 		h := have[name]
 		log := s.log.With("component", name, "unit", units.Name(name))
-		switch {
-		case want.plan == nil && !h.loaded:
-			return s.fileProblem(name)
-		case want.plan == nil || (h.loaded && h.shortHash == want.plan.ShortHash()):
+
+		p := want.plan
+		if p == nil {
+			// An invalid file: keep the settings the unit runs with.
+			if p, err = s.runningPlan(ctx, name); err != nil {
+				return err
+			}
+		}
+		if h.loaded && h.shortHash == p.ShortHash() && h.activeState != "failed" && h.activeState != "inactive" {
 			log.Info("restarting component on request")
 			return s.restartUnit(ctx, name)
-		default:
-			log.Info("restarting component on request with its file's settings", "plan", want.plan.ShortHash())
+		}
+		log.Info("restarting component on request", "plan", p.ShortHash())
+		if h.loaded {
 			if err := s.stopUnit(ctx, name); err != nil {
 				return err
 			}
-			return s.startUnit(ctx, want.plan)
 		}
+		return s.startUnit(ctx, p)
 	})
+}
+
+// runningPlan reads the plan of a component's loaded unit.
+func (s *Supervisor) runningPlan(ctx context.Context, name string) (*plan.Plan, error) {
+	path, err := s.unitPlanPath(ctx, units.Name(name))
+	if err != nil {
+		return nil, err
+	}
+	if path == "" {
+		return nil, s.fileProblem(name)
+	}
+	return plan.Read(path)
 }
 
 // lookup reloads a component's file and reads its unit. It fails when the
 // component has neither.
 func (s *Supervisor) lookup(ctx context.Context, name string) (desired, map[string]actual, error) {
+	if err := checkName(name); err != nil {
+		return desired{}, nil, err
+	}
 	want, _ := s.load(name, true)
 	have, _, err := s.listUnits(ctx, units.Name(name))
 	if err != nil {
@@ -163,6 +187,9 @@ func (s *Supervisor) List(ctx context.Context) ([]Summary, error) {
 // values keyed by name: the file and its problem, the plan, and the unit's
 // state, main PID, invocation ID and limits.
 func (s *Supervisor) Status(ctx context.Context, name string) (map[string]dbus.Variant, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
 	status, err := s.unitStatus(ctx, name)
 	if err != nil {
 		return nil, err
@@ -194,4 +221,13 @@ func (s *Supervisor) Status(ctx context.Context, name string) (map[string]dbus.V
 		}
 	}
 	return status, nil
+}
+
+// checkName rejects names that no component file can have, such as names
+// with "/" from a D-Bus caller.
+func checkName(name string) error {
+	if !config.NamePattern.MatchString(name) || len(name) > config.MaxNameLength {
+		return fmt.Errorf("%w %q: not a valid component name (1-%d characters from a-z, 0-9 and '-')", errNoComponent, name, config.MaxNameLength)
+	}
+	return nil
 }

@@ -20,6 +20,12 @@ type desired struct {
 	// stopped is set after an operator stopped the component: it is not
 	// started again until an operator starts it.
 	stopped bool
+
+	// started is set when osvmd already started a unit with this plan
+	// since boot. A unit that is gone although its plan was started has
+	// exited or was stopped with systemctl; reconciling leaves that to
+	// systemd's restart policy and to operators.
+	started bool
 }
 
 // actual is what systemd says about a component's unit.
@@ -70,7 +76,7 @@ type action struct {
 // systemd match the folder, sorted by component name. It is the whole
 // reconciliation policy:
 //   - a valid file whose unit is missing or inactive is started, unless an
-//     operator stopped the component;
+//     operator stopped the component or its plan was started before;
 //   - a valid file whose unit runs another plan is replaced;
 //   - an invalid file changes nothing, so the previous version keeps running;
 //   - a unit whose file is gone is stopped;
@@ -96,6 +102,9 @@ func decide(want map[string]desired, have map[string]actual) []action {
 			}
 		case w.plan == nil || w.stopped:
 			// Invalid file, or stopped by an operator: leave the unit alone.
+		case !running && w.started:
+			// The plan ran and ended: starting it again would restart a
+			// component behind systemd's restart policy.
 		case !running:
 			actions = append(actions, action{kind: actionStart, component: name, plan: w.plan, reason: "not running"})
 		case h.shortHash != w.plan.ShortHash():

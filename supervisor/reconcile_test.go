@@ -93,6 +93,16 @@ func TestDecide(t *testing.T) {
 			out:  []step{{actionStop, "web"}},
 		},
 		{
+			name: "plan that ran and ended is not started again",
+			want: map[string]desired{"web": {plan: v1, fileExists: true, started: true}},
+		},
+		{
+			name: "new plan of an ended component starts",
+			want: map[string]desired{"web": {plan: v2, fileExists: true}},
+			have: map[string]actual{"web": {loaded: true, activeState: "inactive", shortHash: v1.ShortHash()}},
+			out:  []step{{actionStart, "web"}},
+		},
+		{
 			name: "operator stop is respected",
 			want: map[string]desired{"web": {plan: v2, fileExists: true, stopped: true}},
 		},

@@ -35,6 +35,10 @@ type Config struct {
 	// PlanDir is the folder plans are written to. Default RuntimeDir/components.
 	PlanDir string
 
+	// DropInDir holds the runtime drop-in folders of component units.
+	// Default /run/systemd/system.
+	DropInDir string
+
 	// Launcher is the absolute path of osvm-launch. Required.
 	Launcher string
 
@@ -62,6 +66,11 @@ type Supervisor struct {
 
 	requests chan request
 	debounce *debouncer
+
+	// watcher watches ConfigDir; folderGone is set while the folder does
+	// not exist. Only the loop uses them.
+	watcher    *fsnotify.Watcher
+	folderGone bool
 
 	// unitStates is the last ActiveState/SubState reported per component;
 	// only the loop uses it.
@@ -101,6 +110,9 @@ func New(cfg Config, systemd Manager) (*Supervisor, error) {
 	}
 	if cfg.PlanDir == "" {
 		cfg.PlanDir = filepath.Join(cfg.RuntimeDir, "components")
+	}
+	if cfg.DropInDir == "" {
+		cfg.DropInDir = "/run/systemd/system"
 	}
 	if cfg.Debounce == 0 {
 		cfg.Debounce = 100 * time.Millisecond
@@ -145,6 +157,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	if err := watcher.Add(s.cfg.ConfigDir); err != nil {
 		return fmt.Errorf("watch %s: %w", s.cfg.ConfigDir, err)
 	}
+	s.watcher = watcher
 
 	updates := make(chan *sddbus.PropertiesUpdate, 256)
 	updateErrors := make(chan error, 1)
@@ -204,6 +217,9 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			req.done <- req.run(ctx)
 
 		case <-heartbeat.C:
+			if s.folderGone {
+				s.rewatchFolder(ctx)
+			}
 		}
 	}
 }
@@ -211,6 +227,19 @@ func (s *Supervisor) Run(ctx context.Context) error {
 func (s *Supervisor) armTimer(timer *time.Timer) {
 	if next, ok := s.debounce.next(); ok {
 		timer.Reset(time.Until(next))
+	}
+}
+
+// rewatchFolder watches the configuration folder again once it exists
+// again, and reads it whole, since its files may have changed meanwhile.
+func (s *Supervisor) rewatchFolder(ctx context.Context) {
+	if err := s.watcher.Add(s.cfg.ConfigDir); err != nil {
+		return
+	}
+	s.folderGone = false
+	s.log.Info("the configuration folder is back; reading it again", "folder", s.cfg.ConfigDir)
+	if err := s.reconcileAll(ctx); err != nil {
+		s.log.Error("reload failed", "error", err)
 	}
 }
 
@@ -228,6 +257,14 @@ func (s *Supervisor) Alive(maxAge time.Duration) bool {
 
 // fileEvent handles one event of the folder watch.
 func (s *Supervisor) fileEvent(ctx context.Context, event fsnotify.Event) {
+	if filepath.Clean(event.Name) == filepath.Clean(s.cfg.ConfigDir) {
+		if event.Has(fsnotify.Remove) || event.Has(fsnotify.Rename) {
+			s.log.Error("the configuration folder was removed or renamed; waiting for it to come back", "folder", s.cfg.ConfigDir)
+			s.watcher.Remove(s.cfg.ConfigDir)
+			s.folderGone = true
+		}
+		return
+	}
 	file := filepath.Base(event.Name)
 	if !config.IsComponentFile(file) || event.Op == fsnotify.Chmod {
 		return
@@ -246,10 +283,17 @@ func (s *Supervisor) reconcileFile(ctx context.Context, file string, reportInval
 	path := filepath.Join(s.cfg.ConfigDir, file)
 	name, err := config.NameFromPath(path)
 	if err != nil {
-		if reportInvalid {
+		if _, statErr := os.Lstat(path); reportInvalid && statErr == nil {
 			s.log.Error("ignoring component file", "file", path, "error", err)
 		}
 		return reportInvalid
+	}
+
+	// A file that disappeared may be an editor's save in progress (vim
+	// renames the file away before writing it anew): act on removals only
+	// when the window of events ends.
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) && !reportInvalid {
+		return false
 	}
 
 	want, valid := s.load(name, reportInvalid)
@@ -262,6 +306,9 @@ func (s *Supervisor) reconcileFile(ctx context.Context, file string, reportInval
 		return true
 	}
 	s.apply(ctx, decide(map[string]desired{name: want}, have))
+	if !want.fileExists {
+		s.removeUnusedPlans(func(_, component string) bool { return component != name })
+	}
 	return true
 }
 
@@ -360,6 +407,8 @@ func (s *Supervisor) load(name string, reportInvalid bool) (want desired, valid 
 	}
 	state.exists, state.plan, state.fileError = true, p, ""
 	want.fileExists, want.plan = true, p
+	_, err = os.Stat(filepath.Join(s.cfg.PlanDir, p.FileName()))
+	want.started = err == nil
 	return want, true
 }
 
@@ -394,7 +443,9 @@ func (s *Supervisor) apply(ctx context.Context, actions []action) {
 			}
 		case actionStop:
 			log.Info("stopping component", "reason", a.reason)
-			err = s.stopUnit(ctx, a.component)
+			if err = s.stopUnit(ctx, a.component); err == nil {
+				s.removeDropIn(a.component)
+			}
 		}
 		if err != nil {
 			log.Error("component "+a.kind.String()+" failed", "error", err)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -106,12 +108,52 @@ func (s *Supervisor) startUnit(ctx context.Context, p *plan.Plan) error {
 	// unit cannot be created again.
 	s.resetFailed(ctx, u.Name)
 
+	if err := s.writeDropIn(p); err != nil {
+		return err
+	}
+
 	ch := make(chan string, 1)
 	if _, err := s.systemd.StartTransientUnitContext(ctx, u.Name, "fail", u.Properties, ch); err != nil {
+		// No unit uses the plan, so a later reconciliation tries again.
+		os.Remove(path)
 		return fmt.Errorf("start transient unit %s: %w", u.Name, err)
 	}
 	return s.waitJob(ctx, ch, "start", u.Name)
 }
+
+// writeDropIn writes or removes the runtime drop-in of a component's unit.
+//
+// NOTE: systemd 252 saves RestrictNamespaces=yes of a transient unit as an
+// empty RestrictNamespaces=, which a daemon-reload reads back as "no
+// restriction". The drop-in repeats the setting in a form that survives.
+func (s *Supervisor) writeDropIn(p *plan.Plan) error {
+	dir := filepath.Join(s.cfg.DropInDir, units.Name(p.Component.Name)+".d")
+	path := filepath.Join(dir, dropInName)
+	content := units.DropIn(p)
+	if content == "" {
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove drop-in of %s: %w", p.Component.Name, err)
+		}
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("write drop-in of %s: %w", p.Component.Name, err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		return fmt.Errorf("write drop-in of %s: %w", p.Component.Name, err)
+	}
+	return nil
+}
+
+// removeDropIn removes a component's drop-in folder after its unit is gone.
+func (s *Supervisor) removeDropIn(component string) {
+	dir := filepath.Join(s.cfg.DropInDir, units.Name(component)+".d")
+	os.Remove(filepath.Join(dir, dropInName))
+	os.Remove(dir)
+}
+
+// dropInName is the file osvmd owns in a unit's drop-in folder.
+const dropInName = "50-osvm.conf"
 
 // stopUnit stops a component's unit and lets systemd unload it.
 func (s *Supervisor) stopUnit(ctx context.Context, component string) error {

@@ -171,3 +171,15 @@ func property(name string, value any) sddbus.Property {
 func microseconds(d time.Duration) uint64 {
 	return uint64(d / time.Microsecond)
 }
+
+// DropIn returns the runtime drop-in that osvmd writes next to a
+// component's transient unit, or "" when the unit needs none. It repeats
+// RestrictNamespaces=yes, which systemd 252 loses from transient units at a
+// daemon-reload.
+func DropIn(p *plan.Plan) string {
+	if p.Level != config.IsolationProcess {
+		return ""
+	}
+	return "# Written by osvmd for component " + p.Component.Name + "; removed with the component.\n" +
+		"[Service]\nRestrictNamespaces=yes\n"
+}

@@ -49,6 +49,12 @@ func main() {
 		fmt.Fprintf(os.Stderr, "osvm-launch: %v\n", err)
 		os.Exit(exitPlan)
 	}
+	// A missing command fails here, with exec's own status, rather than
+	// in the sandbox's search for what the command needs.
+	command := p.Component.Exec.Command[0]
+	if _, err := os.Stat(command); err != nil {
+		os.Exit(execFailed(p, err))
+	}
 	if p.Level == config.IsolationProcess {
 		if err := confine(p); err != nil {
 			fmt.Fprintf(os.Stderr, "osvm-launch: component %s: %v\n", p.Component.Name, err)
@@ -80,9 +86,19 @@ func confine(p *plan.Plan) error {
 func launch(p *plan.Plan) int {
 	command := p.Component.Exec.Command
 	err := syscall.Exec(command[0], command, os.Environ())
-	fmt.Fprintf(os.Stderr, "osvm-launch: component %s: exec %s: %v\n", p.Component.Name, command[0], err)
+	return execFailed(p, err)
+}
+
+// execFailed reports why the command could not be executed and returns the
+// exit status for it.
+func execFailed(p *plan.Plan, err error) int {
+	command := p.Component.Exec.Command[0]
+	if pathErr, ok := err.(*os.PathError); ok {
+		err = pathErr.Err
+	}
+	fmt.Fprintf(os.Stderr, "osvm-launch: component %s: exec %s: %v\n", p.Component.Name, command, err)
 	if errors.Is(err, syscall.ENOENT) {
-		fmt.Fprintf(os.Stderr, "osvm-launch: install %s or correct exec.command in %s\n", command[0], p.Source)
+		fmt.Fprintf(os.Stderr, "osvm-launch: install %s or correct exec.command in %s\n", command, p.Source)
 	}
 	return exitNotFound
 }

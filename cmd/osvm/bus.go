@@ -16,7 +16,7 @@ import (
 func callSupervisor(method string, out []any, args ...any) error {
 	conn, err := dbus.ConnectSystemBus()
 	if err != nil {
-		return fmt.Errorf("connect to the system bus: %w", err)
+		return fmt.Errorf("connect to the system bus: %w (is dbus running?)", err)
 	}
 	defer conn.Close()
 	call := conn.Object(supervisor.BusName, supervisor.ObjectPath).Call(supervisor.Interface+"."+method, 0, args...)
@@ -63,12 +63,37 @@ func newFlags(name string) *flag.FlagSet {
 	return fs
 }
 
+// parseFlags parses args, which may give flags before or after the
+// arguments ("osvm status web --json"), and checks the number of arguments.
 func parseFlags(fs *flag.FlagSet, args []string, wantArgs int) error {
-	if err := fs.Parse(args); err != nil {
+	var flags, positional []string
+	for i := 0; i < len(args); i++ {
+		switch {
+		case args[i] == "--":
+			positional = append(positional, args[i+1:]...)
+			i = len(args)
+		case strings.HasPrefix(args[i], "-") && args[i] != "-":
+			flags = append(flags, args[i])
+			// A flag that takes a value may give it as the next argument.
+			name := strings.TrimLeft(args[i], "-")
+			if f := fs.Lookup(name); f != nil && !isBoolFlag(f) && i+1 < len(args) {
+				i++
+				flags = append(flags, args[i])
+			}
+		default:
+			positional = append(positional, args[i])
+		}
+	}
+	if err := fs.Parse(append(flags, append([]string{"--"}, positional...)...)); err != nil {
 		return &usageError{err.Error()}
 	}
 	if fs.NArg() != wantArgs {
 		return &usageError{fmt.Sprintf("want %d argument(s), got %d", wantArgs, fs.NArg())}
 	}
 	return nil
+}
+
+func isBoolFlag(f *flag.Flag) bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
 }

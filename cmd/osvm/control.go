@@ -50,5 +50,9 @@ func runLogs(args []string) error {
 	}
 	cmd := exec.Command(journalctl, argv[1:]...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	return cmd.Run()
+	if err := cmd.Run(); err != nil {
+		// journalctl printed its own message.
+		return errReported
+	}
+	return nil
 }

@@ -49,24 +49,35 @@ func Errors(err error) []*Error {
 	return list
 }
 
+// duplicateKey matches the decoder's message for a key defined twice.
+var duplicateKey = regexp.MustCompile(`^Key '([^']*)' has already been defined\.$`)
+
 // typeMismatch matches the decoder's message for a value of the wrong type,
 // which it returns as a plain error rather than a toml.ParseError.
-var typeMismatch = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): incompatible types: TOML value has type (\S+); destination has type (.+)$`)
+var typeMismatch = regexp.MustCompile(`^toml: (?:line (\d+) )?\(last key "([^"]*)"\): incompatible types: TOML value has type (\S+); destination has type (.+)$`)
+
+// tableMismatch matches the decoder's message for a table key given a
+// value of another type, such as [[exec]] for [exec].
+var tableMismatch = regexp.MustCompile(`^toml: (?:line (\d+) )?\(last key "([^"]*)"\): type mismatch for \S+: expected table but found (.+)$`)
 
 // tomlTypeNames turns the decoder's Go-side type names into TOML's words.
 var tomlTypeNames = map[string]string{
-	"slice":                   "an array",
-	"map":                     "a table",
-	"string":                  "a string",
-	"primitive (string-like)": "a string",
-	"integer":                 "an integer",
-	"float":                   "a number",
-	"boolean":                 "a boolean",
-	"int64":                   "an integer",
-	"float64":                 "a number",
-	"bool":                    "a boolean",
-	"[]interface {}":          "an array",
-	"map[string]interface {}": "a table",
+	"slice":                     "an array",
+	"map":                       "a table",
+	"string":                    "a string",
+	"primitive (string-like)":   "a string",
+	"integer":                   "an integer",
+	"float":                     "a number",
+	"boolean":                   "a boolean",
+	"int64":                     "an integer",
+	"float64":                   "a number",
+	"bool":                      "a boolean",
+	"[]interface {}":            "an array",
+	"map[string]interface {}":   "a table",
+	"map[string]any":            "a table",
+	"[]map[string]any":          "an array of tables",
+	"[]map[string]interface {}": "an array of tables",
+	"[]any":                     "an array",
 }
 
 func describeType(name string) string {
@@ -81,7 +92,11 @@ func describeType(name string) string {
 func decodeError(path string, lines map[string]int, err error) *Error {
 	var parseErr toml.ParseError
 	if errors.As(err, &parseErr) {
-		e := &Error{File: path, Line: parseErr.Position.Line, Message: parseErr.Message}
+		message := parseErr.Message
+		if m := duplicateKey.FindStringSubmatch(message); m != nil {
+			message = fmt.Sprintf("duplicate key %q: each key may appear once", m[1])
+		}
+		e := &Error{File: path, Line: parseErr.Position.Line, Message: message}
 		// A value that failed its own check (a size, a level) is reported on
 		// its key's line; a syntax error is reported where it is.
 		if parseErr.LastKey != "" && lines[parseErr.LastKey] == parseErr.Position.Line {
@@ -89,8 +104,18 @@ func decodeError(path string, lines map[string]int, err error) *Error {
 		}
 		return e
 	}
+	if m := tableMismatch.FindStringSubmatch(err.Error()); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		if line == 0 {
+			line = lineOf(lines, m[2])
+		}
+		return &Error{File: path, Line: line, Key: m[2], Message: "wrong type: got " + describeType(m[3]) + ", want a table"}
+	}
 	if m := typeMismatch.FindStringSubmatch(err.Error()); m != nil {
 		line, _ := strconv.Atoi(m[1])
+		if line == 0 {
+			line = lineOf(lines, m[2])
+		}
 		return &Error{
 			File:    path,
 			Line:    line,

@@ -84,11 +84,25 @@ func suggestKey(full string) string {
 	return ""
 }
 
-// closest returns the candidate nearest to word by edit distance, when it is
-// near enough to be a likely typo: one edit for short words, up to three for
-// long ones.
+// aliases maps names that other tools use to the key osvm uses.
+var aliases = map[string]string{
+	"workdir": "working_directory", "cwd": "working_directory", "directory": "working_directory",
+	"env": "environment", "cmd": "command", "exec": "command", "args": "command", "argv": "command",
+	"mem": "memory", "memory_max": "memory", "memorymax": "memory",
+	"cpu": "cpus", "cpu_quota": "cpus", "cpuquota": "cpus",
+	"tasks_max": "tasks", "tasksmax": "tasks", "pids": "tasks",
+	"ioweight": "io_weight", "restart_sec": "delay", "restartsec": "delay",
+}
+
+// closest returns the candidate nearest to word, when it is near enough to
+// be a likely typo: one edit (a transposition counts as one) for short
+// words, up to three for long ones. Known aliases and prefixes of at least
+// four letters ("working_dir") also match.
 func closest(word string, candidates []string) string {
 	word = strings.ToLower(word)
+	if alias, ok := aliases[word]; ok && slices.Contains(candidates, alias) {
+		return alias
+	}
 	limit := max(1, min(3, len(word)/3))
 	best, bestDistance := "", limit+1
 	for _, c := range candidates {
@@ -96,26 +110,39 @@ func closest(word string, candidates []string) string {
 			best, bestDistance = c, d
 		}
 	}
+	if best == "" && len(word) >= 4 {
+		for _, c := range candidates {
+			if strings.HasPrefix(c, word) {
+				return c
+			}
+		}
+	}
 	return best
 }
 
-// editDistance is the Levenshtein distance between a and b.
+// editDistance is the optimal string alignment distance between a and b:
+// insertions, deletions, substitutions and transpositions of adjacent
+// letters each count as one edit.
 func editDistance(a, b string) int {
-	previous := make([]int, len(b)+1)
-	current := make([]int, len(b)+1)
-	for j := range previous {
-		previous[j] = j
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
 	}
 	for i := 1; i <= len(a); i++ {
-		current[0] = i
 		for j := 1; j <= len(b); j++ {
 			cost := 1
 			if a[i-1] == b[j-1] {
 				cost = 0
 			}
-			current[j] = min(previous[j]+1, current[j-1]+1, previous[j-1]+cost)
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
 		}
-		previous, current = current, previous
 	}
-	return previous[len(b)]
+	return d[len(a)][len(b)]
 }

@@ -66,6 +66,7 @@ func Parse(path string, data []byte) (*Component, error) {
 	}
 
 	var problems []*Error
+	problems = append(problems, miscasedKeys(path, lines, meta.Keys())...)
 	for _, key := range meta.Undecoded() {
 		full := key.String()
 		if isInFreeFormTable(full) || isBelowUnknownKey(full, meta.Undecoded()) {
@@ -110,4 +111,30 @@ func isBelowUnknownKey(key string, undecoded []toml.Key) bool {
 		}
 	}
 	return false
+}
+
+// miscasedKeys reports keys that match a known key only when case is
+// ignored. The decoder matches struct fields case-insensitively, but TOML
+// keys are case-sensitive, and a file with both "description" and
+// "Description" must not pass.
+func miscasedKeys(path string, lines map[string]int, keys []toml.Key) []*Error {
+	var problems []*Error
+	for _, key := range keys {
+		table, last := "", key[len(key)-1]
+		if len(key) > 1 {
+			table = strings.Join(key[:len(key)-1], ".")
+		}
+		known, ok := knownKeys[table]
+		if !ok || slices.Contains(known, last) {
+			continue
+		}
+		for _, k := range known {
+			if strings.EqualFold(k, last) {
+				full := key.String()
+				problems = append(problems, &Error{File: path, Line: lineOf(lines, full),
+					Message: fmt.Sprintf("unknown key %q (did you mean %q? keys are case-sensitive)", full, k)})
+			}
+		}
+	}
+	return problems
 }

@@ -239,6 +239,47 @@ func TestParseErrors(t *testing.T) {
 			want: []string{`/etc/osvm/web.toml:4: sandbox.network: invalid network "internet" (valid: "none", "loopback", "host")`},
 		},
 		{
+			name: "keys differing in case",
+			text: "Description = \"x\"\n[EXEC]\ncommand = [\"/bin/true\"]\n",
+			want: []string{
+				`/etc/osvm/web.toml:1: unknown key "Description" (did you mean "description"? keys are case-sensitive)`,
+				`/etc/osvm/web.toml:2: unknown key "EXEC" (did you mean "exec"? keys are case-sensitive)`,
+			},
+		},
+		{
+			name: "array of tables for a table",
+			text: "[[exec]]\ncommand = [\"/bin/true\"]\n",
+			want: []string{`/etc/osvm/web.toml:1: exec: wrong type: got an array of tables, want a table`},
+		},
+		{
+			name: "table for an environment value",
+			text: "[exec]\ncommand = [\"/bin/true\"]\nenvironment.x.y = \"1\"\n",
+			want: []string{`/etc/osvm/web.toml:3: exec.environment.x: wrong type: got a table, want a string`},
+		},
+		{
+			name: "duplicate key",
+			text: "description = \"a\"\ndescription = \"b\"\n",
+			want: []string{`/etc/osvm/web.toml:2: duplicate key "description": each key may appear once`},
+		},
+		{
+			name: "empty program path",
+			text: "[exec]\ncommand = [\"\"]\n",
+			want: []string{`/etc/osvm/web.toml:2: exec.command: the program path is empty`},
+		},
+		{
+			name: "control character in description",
+			text: "description = \"a\\u001b[31mred\"\n[exec]\ncommand = [\"/bin/true\"]\n",
+			want: []string{`/etc/osvm/web.toml:1: description: must be one line of printable characters`},
+		},
+		{
+			name: "too small CPU quota and task limit",
+			text: "[exec]\ncommand = [\"/bin/true\"]\n[resources]\ncpus = 0.00001\ntasks = 4\n",
+			want: []string{
+				`/etc/osvm/web.toml:4: resources.cpus: 1e-05 is out of range: give a number of CPUs from 0.01 to 1024`,
+				`/etc/osvm/web.toml:5: resources.tasks: 4 is out of range 16-4194304`,
+			},
+		},
+		{
 			name: "invalid file name",
 			file: "/etc/osvm/Web_1.toml",
 			text: "[exec]\ncommand = [\"/bin/true\"]\n",
@@ -284,6 +325,7 @@ func TestSizes(t *testing.T) {
 		{"512K", 512 << 10},
 		{"2 G", 2 << 30},
 		{"1048576", 1 << 20},
+		{"0.5KiB", 512},
 		{"4096B", 4096},
 	}
 	for _, tt := range tests {
@@ -292,7 +334,7 @@ func TestSizes(t *testing.T) {
 			t.Errorf("parseSize(%q) = %d, %v; want %d", tt.text, got, err, tt.want)
 		}
 	}
-	for _, bad := range []string{"", "MiB", "-1MiB", "1e400GiB", "64MB", "sixty", "1.5"} {
+	for _, bad := range []string{"", "MiB", "-1MiB", "1e400GiB", "1e3MiB", "0x1p30B", "1_000MiB", "+1MiB", "64MB", "sixty", "1.5"} {
 		if got, err := parseSize(bad); err == nil {
 			t.Errorf("parseSize(%q) = %d, want an error", bad, got)
 		}
@@ -346,6 +388,10 @@ func TestSuggestKey(t *testing.T) {
 		"exec.memory":        `did you mean "memory" in the [resources] table?`,
 		"resources.user":     `did you mean "user" in the [exec] table?`,
 		"resources.isolaton": `did you mean "isolation" at the top level, before any table?`,
+		"restart.dealy":      `did you mean "delay"?`,
+		"restart.brust":      `did you mean "burst"?`,
+		"exec.workdir":       `did you mean "working_directory"?`,
+		"exec.working_dir":   `did you mean "working_directory"?`,
 		"exec.frobnicate":    "",
 	}
 	for key, want := range tests {

@@ -54,9 +54,18 @@ func keyLines(data string) map[string]int {
 	return lines
 }
 
-// lineOf returns the line of key, or of its nearest enclosing table that
-// has one, or 0.
+// lineOf returns the line of key, else the first line of a key below it,
+// else the line of its nearest enclosing table, else 0.
 func lineOf(lines map[string]int, key string) int {
+	first := 0
+	for k, n := range lines {
+		if strings.HasPrefix(k, key+".") && (first == 0 || n < first) {
+			first = n
+		}
+	}
+	if _, ok := lines[key]; !ok && first > 0 {
+		return first
+	}
 	for {
 		if n, ok := lines[key]; ok {
 			return n

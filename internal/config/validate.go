@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // invalidValue is a value that decoded but is out of range or malformed.
@@ -21,7 +22,9 @@ type invalidValue struct {
 // cpus = 5000 meant as 50%.
 const (
 	minMemory   = 1 << 20
+	minCPUs     = 0.01 // systemd's CPUQuota= resolution: 1% of one CPU
 	maxCPUs     = 1024
+	minTasks    = 16      // osvm-launch's Go runtime runs several threads before it executes the command
 	maxTasks    = 1 << 22 // the kernel's maximum pid_max
 	minIOWeight = 1
 	maxIOWeight = 10000
@@ -32,9 +35,10 @@ var (
 	// environmentName is the POSIX form of an environment variable name.
 	environmentName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-	// userName is a conservative form of user name, as useradd accepts by
-	// default: letters, digits, '_' and '-', at most 31 characters.
-	userName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_-]{0,30}$`)
+	// userName is a user name as Debian's and Fedora's tools create them
+	// (letters, digits, '_', '-' and '.', at most 32 characters, not
+	// starting with '-' or '.'), or a numeric user ID.
+	userName = regexp.MustCompile(`^([a-zA-Z_][a-zA-Z0-9_.-]{0,31}|[0-9]{1,10})$`)
 )
 
 // component validates f and converts it into a Component named name.
@@ -58,8 +62,8 @@ func (f *file) component(name string) (*Component, []invalidValue) {
 	if c.Isolation == "" {
 		c.Isolation = DefaultIsolation
 	}
-	if strings.ContainsAny(c.Description, "\n\x00") {
-		report("description", "must be a single line")
+	if strings.ContainsFunc(c.Description, unicode.IsControl) {
+		report("description", "must be one line of printable characters")
 	}
 
 	f.Exec.check(report)
@@ -75,6 +79,8 @@ func (e *fileExec) check(report reporter) {
 	switch {
 	case len(e.Command) == 0:
 		report("exec.command", `missing: set the program and its arguments, such as command = ["/usr/bin/python3", "-m", "http.server"]`)
+	case e.Command[0] == "":
+		report("exec.command", "the program path is empty: give the program's full path, such as /usr/bin/python3")
 	case !filepath.IsAbs(e.Command[0]):
 		report("exec.command", "%q is not an absolute path: give the program's full path, such as /usr/bin/%s", e.Command[0], filepath.Base(e.Command[0]))
 	}
@@ -97,7 +103,7 @@ func (e *fileExec) check(report reporter) {
 		report("exec.working_directory", "%q is not an absolute path", e.WorkingDirectory)
 	}
 	if e.User != "" && !userName.MatchString(e.User) {
-		report("exec.user", "invalid user name %q: use 1-31 letters, digits, '_' and '-', not starting with a digit or '-'", e.User)
+		report("exec.user", "invalid user name %q: use 1-32 letters, digits, '_', '-' and '.', starting with a letter or '_', or a numeric user ID", e.User)
 	}
 }
 
@@ -110,15 +116,15 @@ func (r *fileRes) check(report reporter) Resources {
 		res.MemoryMax = r.Memory.bytes
 	}
 	if r.CPUs != nil {
-		if cpus := *r.CPUs; cpus <= 0 || cpus > maxCPUs || math.IsNaN(cpus) {
-			report("resources.cpus", "%v is out of range: give a number of CPUs above 0 and at most %d, such as 0.5 for half a CPU", cpus, maxCPUs)
+		if cpus := *r.CPUs; !(cpus >= minCPUs && cpus <= maxCPUs) {
+			report("resources.cpus", "%v is out of range: give a number of CPUs from %v to %d, such as 0.5 for half a CPU", cpus, minCPUs, maxCPUs)
 		} else {
 			res.CPUs = cpus
 		}
 	}
 	if r.Tasks != nil {
-		if tasks := *r.Tasks; tasks < 1 || tasks > maxTasks {
-			report("resources.tasks", "%d is out of range 1-%d", tasks, maxTasks)
+		if tasks := *r.Tasks; tasks < minTasks || tasks > maxTasks {
+			report("resources.tasks", "%d is out of range %d-%d (osvm-launch itself needs %d before it starts the command)", tasks, minTasks, maxTasks, minTasks)
 		} else {
 			res.TasksMax = uint64(tasks)
 		}

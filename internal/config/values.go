@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -68,6 +69,10 @@ func (s *size) UnmarshalTOML(value any) error {
 	}
 }
 
+// decimalNumber is the number syntax of sizes: digits with an optional
+// fraction, no exponents, signs, underscores or hex.
+var decimalNumber = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?$`)
+
 func parseSize(text string) (uint64, error) {
 	trimmed := strings.TrimSpace(text)
 	for _, decimal := range []string{"kB", "KB", "MB", "GB", "TB"} {
@@ -81,6 +86,9 @@ func parseSize(text string) (uint64, error) {
 			continue
 		}
 		number = strings.TrimSpace(number)
+		if !decimalNumber.MatchString(number) {
+			return 0, fmt.Errorf("invalid size %q: want a number followed by B, KiB, MiB, GiB or TiB", text)
+		}
 		f, err := strconv.ParseFloat(number, 64)
 		if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
 			return 0, fmt.Errorf("invalid size %q: want a number followed by B, KiB, MiB, GiB or TiB", text)

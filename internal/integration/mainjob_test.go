@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 const webComponent = `description = "integration web server"
@@ -81,6 +82,25 @@ func TestComponentLifecycle(t *testing.T) {
 		t.Errorf("InvocationID unchanged after an edit (%s): the unit was not restarted", first)
 	}
 
+	// A vim-style save (rename the file away, write it anew, remove the
+	// backup) with only a new comment changes nothing.
+	path := filepath.Join(e.configDir, "web.toml")
+	content, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path, path+"~"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, append([]byte("# saved by an editor\n"), content...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(path + "~")
+	time.Sleep(500 * time.Millisecond) // well past the 100ms debounce window
+	if id := e.property(unit, "InvocationID"); id != second {
+		t.Errorf("InvocationID changed from %s to %s after a comment-only editor save", second, id)
+	}
+
 	// An invalid edit changes nothing and is logged with its position.
 	e.writeComponent("web", strings.Replace(webComponent, "tasks = 16", "taks = 16", 1))
 	e.waitFor("the invalid file in the journal", func() (bool, string) {
@@ -96,6 +116,13 @@ func TestComponentLifecycle(t *testing.T) {
 	list := e.output("osvm", "list")
 	if !strings.Contains(list, "invalid") {
 		t.Errorf("osvm list does not show the invalid file:\n%s", list)
+	}
+
+	// systemd 252 loses RestrictNamespaces=yes of transient units at a
+	// daemon-reload; osvmd's drop-in keeps it.
+	e.output("systemctl", "daemon-reload")
+	if got := e.property(unit, "RestrictNamespaces"); got != "yes" {
+		t.Errorf("after daemon-reload: RestrictNamespaces = %q, want yes", got)
 	}
 
 	// Killing osvmd leaves the unit alone; the restarted osvmd adopts it.
@@ -178,24 +205,77 @@ func TestCommandLine(t *testing.T) {
 	}
 }
 
-func TestReloadOnHangup(t *testing.T) {
+func TestReloadKeepsStoppedUnits(t *testing.T) {
 	e := newEnv(t)
 	e.writeComponent("clock", "[exec]\ncommand = [\"/bin/sleep\", \"infinity\"]\n")
 	first := e.waitActive("osvm-clock.service")
+	e.writeComponent("broken", "[exec]\ncomand = [\"/bin/true\"]\n")
+	e.waitFor("the invalid file in the journal", func() (bool, string) {
+		j := e.journal("osvm-broken.service")
+		return strings.Count(j, `unknown key \"exec.comand\"`) == 1, j
+	})
 
-	// A unit stopped behind osvmd's back stays stopped until a reload,
-	// which reads the folder again and starts it.
+	// A unit stopped with systemctl stays stopped: a reload reads the
+	// folder again (the invalid file is reported a second time) but does
+	// not start a plan that already ran.
 	e.output("systemctl", "stop", "osvm-clock.service")
-	if state := e.property("osvm-clock.service", "ActiveState"); state != "inactive" {
-		t.Fatalf("after systemctl stop: ActiveState = %s, want inactive", state)
-	}
 	e.output("systemctl", "reload", "osvmd.service")
-	if id := e.waitActive("osvm-clock.service"); id == first {
-		t.Errorf("InvocationID %s unchanged after the reload started the unit again", id)
+	e.waitFor("the reload to read the folder again", func() (bool, string) {
+		j := e.journal("osvm-broken.service")
+		return strings.Count(j, `unknown key \"exec.comand\"`) == 2, j
+	})
+	if state := e.property("osvm-clock.service", "ActiveState"); state != "inactive" {
+		t.Errorf("after systemctl stop and a reload: ActiveState = %s, want inactive", state)
 	}
 	if state := e.property("osvmd.service", "ActiveState"); state != "active" {
 		t.Errorf("osvmd.service is %s after the reload, want active", state)
 	}
+
+	e.output("osvm", "start", "clock")
+	if id := e.waitActive("osvm-clock.service"); id == first {
+		t.Errorf("InvocationID %s unchanged after osvm start", id)
+	}
+}
+
+func TestFailingComponent(t *testing.T) {
+	e := newEnv(t)
+	const unit = "osvm-crash.service"
+	e.writeComponent("crash", `[exec]
+command = ["/nonexistent/program"]
+[restart]
+policy = "on-failure"
+delay = "100ms"
+burst = 3
+interval = "1m"
+`)
+
+	// osvm-launch cannot execute the command: it exits 127, systemd
+	// restarts it per the policy, and gives up at the start limit.
+	e.waitFor("the unit to hit its start limit", func() (bool, string) {
+		j := e.journal(unit)
+		return strings.Contains(j, "Start request repeated too quickly"), j
+	})
+	if state, restarts := e.property(unit, "ActiveState"), e.property(unit, "NRestarts"); state != "failed" || restarts != "3" {
+		t.Errorf("at the start limit: ActiveState=%s NRestarts=%s, want failed and 3", state, restarts)
+	}
+	if status := e.property(unit, "ExecMainStatus"); status != "127" {
+		t.Errorf("ExecMainStatus = %s, want 127", status)
+	}
+	if j := e.journal(unit); !strings.Contains(j, "exec /nonexistent/program: no such file or directory") {
+		t.Errorf("journal lacks the launcher's error:\n%s", j)
+	}
+	list := e.output("osvm", "list")
+	if !strings.Contains(list, "failed") {
+		t.Errorf("osvm list does not show the failed component:\n%s", list)
+	}
+
+	// osvm restart clears the start limit and starts it again.
+	restarts := e.property(unit, "NRestarts")
+	e.output("osvm", "restart", "crash")
+	e.waitFor("a new attempt after osvm restart", func() (bool, string) {
+		n := e.property(unit, "NRestarts")
+		return n != restarts, "NRestarts=" + n
+	})
 }
 
 func TestValidate(t *testing.T) {

@@ -56,7 +56,7 @@ func TestWriteRead(t *testing.T) {
 func TestHashFollowsContent(t *testing.T) {
 	a, _ := New(testComponent(t, `exec.command = ["/bin/true"]`), "/etc/osvm/web.toml")
 	b, _ := New(testComponent(t, "# a comment changes nothing\nexec.command = [\"/bin/true\"]"), "/srv/osvm/web.toml")
-	c, _ := New(testComponent(t, "exec.command = [\"/bin/true\"]\nresources.tasks = 5"), "/etc/osvm/web.toml")
+	c, _ := New(testComponent(t, "exec.command = [\"/bin/true\"]\nresources.tasks = 50"), "/etc/osvm/web.toml")
 	if a.Hash != b.Hash {
 		t.Errorf("a comment or a moved folder changed the hash: %s vs %s", a.Hash, b.Hash)
 	}

@@ -78,6 +78,19 @@ var namespaceFlagList = []uint64{
 // syscall.
 const cloneNewTime = 0x80
 
+// modeArgument names a system call that sets file mode bits, and the
+// number of its mode argument.
+type modeArgument struct {
+	name  string
+	index uint
+}
+
+var modeArguments = []modeArgument{
+	{"chmod", 1}, {"fchmod", 1}, {"fchmodat", 2},
+	{"open", 2}, {"openat", 3}, {"creat", 1},
+	{"mkdir", 1}, {"mkdirat", 2}, {"mknod", 1}, {"mknodat", 2},
+}
+
 // ipprotoMPTCP is IPPROTO_MPTCP (linux/in.h).
 const ipprotoMPTCP = 262
 
@@ -184,6 +197,17 @@ func BuildSeccomp(profile Profile, allow, deny []string) (*SeccompPolicy, error)
 				})
 			}
 		}
+		// Files with setuid or setgid bits fail, as under systemd's
+		// RestrictSUIDSGID=, so that a later exec outside the sandbox
+		// cannot gain this component's identity.
+		for _, call := range modeArguments {
+			for _, bit := range []uint64{syscall.S_ISUID, syscall.S_ISGID} {
+				p.Rules = append(p.Rules, Rule{
+					Syscall: call.name, Action: ActionErrno, Errno: eperm,
+					Conditions: []Condition{{Index: call.index, Op: MaskedEqual, Mask: bit, Value: bit}},
+				})
+			}
+		}
 		if !slices.Contains(allow, "clone3") {
 			p.Rules = append(p.Rules, Rule{Syscall: "clone3", Action: ActionErrno, Errno: syscall.ENOSYS})
 		}
@@ -196,6 +220,9 @@ func BuildSeccomp(profile Profile, allow, deny []string) (*SeccompPolicy, error)
 			rule := Rule{Syscall: name, Action: ActionAllow}
 			if name == "socket" {
 				rule.Conditions = []Condition{notMPTCP}
+			}
+			if i := slices.IndexFunc(modeArguments, func(m modeArgument) bool { return m.name == name }); i >= 0 {
+				rule.Conditions = []Condition{{Index: modeArguments[i].index, Op: MaskedEqual, Mask: syscall.S_ISUID | syscall.S_ISGID, Value: 0}}
 			}
 			p.Rules = append(p.Rules, rule)
 		}

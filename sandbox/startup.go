@@ -23,11 +23,17 @@ const maxInterpreters = 4
 // StartupPaths returns the paths a command needs to start under Landlock:
 // the executable itself, the interpreter of a "#!" script, the dynamic
 // loader and the folders of the shared libraries they link, the loader's
-// cache, and /dev/null. Library folders are granted whole, because programs
+// cache, /dev/null and the process's own /proc entry. Library folders are granted whole, because programs
 // also load libraries at run time (NSS modules, for example).
 func StartupPaths(command string) ([]PathRule, error) {
 	rules := []PathRule{
 		{Path: "/dev/null", Access: AccessRead | AccessWrite},
+
+		// The process's own /proc entry (status, maps, fd), which runtimes
+		// and libraries read. The rule attaches to /proc/PID of the
+		// launcher, which keeps its PID across execve(2); child processes
+		// have other PIDs and do not get it.
+		{Path: "/proc/self", Access: AccessRead},
 	}
 	if _, err := os.Stat("/etc/ld.so.cache"); err == nil {
 		rules = append(rules, PathRule{Path: "/etc/ld.so.cache", Access: AccessRead})

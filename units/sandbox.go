@@ -46,6 +46,15 @@ func sandboxProperties(sb *config.Sandbox) []sddbus.Property {
 		property("SystemCallFilter", syscallFilter{AllowList: true, Names: launcherSyscalls}),
 		property("SystemCallErrorNumber", int32(syscall.EPERM)),
 	}
+	if len(sb.ReadWritePaths) > 0 {
+		// ProtectSystem=strict makes every path read-only, below Landlock.
+		// A "-" ignores a missing path here; osvm-launch then reports it.
+		var paths []string
+		for _, p := range sb.ReadWritePaths {
+			paths = append(paths, "-"+p)
+		}
+		props = append(props, property("ReadWritePaths", paths))
+	}
 	if len(sb.AllowSyscalls) > 0 {
 		props = append(props, property("SystemCallFilter", syscallFilter{AllowList: true, Names: sb.AllowSyscalls}))
 	}

@@ -24,8 +24,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"os/signal"
 	"runtime"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/osvm-project/osvm/internal/config"
 	"github.com/osvm-project/osvm/internal/plan"
@@ -56,6 +60,11 @@ func main() {
 		os.Exit(execFailed(p, err))
 	}
 	if p.Level == config.IsolationProcess {
+		// Outside a unit nothing hides PID 1's sockets: run again in a
+		// mount namespace of its own, which confine fills in.
+		if os.Getenv(hiddenStage) == "" && len(sandbox.ReachableControlSockets()) > 0 {
+			os.Exit(runHidden())
+		}
 		if err := confine(p); err != nil {
 			fmt.Fprintf(os.Stderr, "osvm-launch: component %s: %v\n", p.Component.Name, err)
 			os.Exit(exitSandbox)
@@ -66,6 +75,16 @@ func main() {
 
 // confine applies the component's sandbox to this process.
 func confine(p *plan.Plan) error {
+	if reachable := sandbox.ReachableControlSockets(); len(reachable) > 0 {
+		if os.Getenv(hiddenStage) == "" {
+			return fmt.Errorf("%s is reachable", reachable[0])
+		}
+		if err := sandbox.HideControlSockets(reachable); err != nil {
+			return err
+		}
+	}
+	os.Unsetenv(hiddenStage)
+
 	startup, err := sandbox.StartupPaths(p.Component.Exec.Command[0])
 	if err != nil {
 		return fmt.Errorf("find what %s needs to start: %w", p.Component.Exec.Command[0], err)
@@ -101,4 +120,61 @@ func execFailed(p *plan.Plan, err error) int {
 		fmt.Fprintf(os.Stderr, "osvm-launch: install %s or correct exec.command in %s\n", command, p.Source)
 	}
 	return exitNotFound
+}
+
+// hiddenStage marks the second run of osvm-launch, inside the namespaces
+// that runHidden creates.
+const hiddenStage = "OSVM_LAUNCH_HIDDEN_STAGE"
+
+// runHidden runs osvm-launch again in a new mount namespace, and for a
+// caller other than root also in a user namespace that maps only the
+// caller's own user and group (user_namespaces(7)), so that the second run
+// may mount over PID 1's sockets. The Go runtime is multi-threaded, which
+// unshare(CLONE_NEWUSER) forbids, so a new process is the way in. This
+// process stays to forward signals and returns the second run's exit
+// status.
+func runHidden() int {
+	cmd := exec.Command("/proc/self/exe", os.Args[1:]...)
+	cmd.Args[0] = os.Args[0]
+	cmd.Env = append(os.Environ(), hiddenStage+"=1")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNS}
+	if uid, gid := os.Getuid(), os.Getgid(); uid != 0 {
+		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWUSER
+		cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: uid, HostID: uid, Size: 1}}
+		cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: gid, HostID: gid, Size: 1}}
+
+		// execve(2) as a user other than 0 clears the capabilities the new
+		// user namespace grants, unless they are ambient. The second run
+		// needs these two to mount and to drop capabilities; Apply clears
+		// the ambient set again before the component runs.
+		cmd.SysProcAttr.AmbientCaps = []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_SETPCAP}
+	}
+
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT)
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(os.Stderr, "osvm-launch: start in a mount namespace of its own: %v\n", err)
+		return exitSandbox
+	}
+	go func() {
+		for sig := range signals {
+			cmd.Process.Signal(sig)
+		}
+	}()
+
+	err := cmd.Wait()
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &exitErr):
+		if status, ok := exitErr.Sys().(syscall.WaitStatus); ok && status.Signaled() {
+			return 128 + int(status.Signal())
+		}
+		return exitErr.ExitCode()
+	default:
+		fmt.Fprintf(os.Stderr, "osvm-launch: %v\n", err)
+		return exitSandbox
+	}
 }

@@ -53,6 +53,13 @@ func build(t testing.TB) string {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 			return
 		}
+		// The escape battery is a static C program, so that it needs no
+		// library paths in the sandbox and can make 32-bit system calls.
+		cmd = exec.Command("gcc", "-static", "-O1", "-Wall", "-o", filepath.Join(buildDir, "escape"), filepath.Join(root, "sandbox/testdata/escape.c"))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("build the escape battery: %v\n%s", err, out)
+			return
+		}
 		cmd = exec.Command("cp", "-r", filepath.Join(root, "packaging"), filepath.Join(root, "examples"), buildDir)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("copy packaging files: %v\n%s", err, out)

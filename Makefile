@@ -7,8 +7,9 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Debian packages the build and the tests need. libseccomp-dev is the
 # seccomp library that the launcher's sandbox links; systemd, dbus and
 # util-linux (nsenter, unshare) run the integration sandbox; python3 serves
-# the demo's web component.
-DEB_PACKAGES := gcc libc6-dev pkg-config libseccomp-dev systemd dbus util-linux python3
+# the demo's web component; bubblewrap is the benchmarks' reference
+# sandbox.
+DEB_PACKAGES := gcc libc6-dev pkg-config libseccomp-dev systemd dbus util-linux python3 bubblewrap
 
 .PHONY: help deps build test test-unit demo bench lint clean
 

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -12,7 +13,9 @@ import (
 // Apply confines the calling process to p, in the order the kernel needs.
 // It keeps only the capabilities named in keep (such as
 // "CAP_NET_BIND_SERVICE"). Nothing of it can be undone: call it right
-// before execve(2), in a process that runs nothing else.
+// before execve(2), from a goroutine locked to its OS thread
+// (runtime.LockOSThread) that then calls execve(2) itself, in a process
+// that runs nothing else.
 func Apply(p *Policy, keep []string) error {
 	// Capabilities first, while the process may still hold CAP_SETPCAP:
 	// an empty bounding set means even uid 0 gets no capabilities from
@@ -38,32 +41,42 @@ func Apply(p *Policy, keep []string) error {
 	return LoadSeccomp(p.Seccomp)
 }
 
-// dropCapabilities removes every capability not in keep from the bounding
-// set and clears the ambient set. Without CAP_SETPCAP (any process not run
-// by root) the bounding set cannot change, but such a process cannot gain
-// capabilities either once no_new_privs is set, so it is left alone.
+// dropCapabilities removes every capability not in keep from the calling
+// thread's bounding set and clears its ambient set. Both are attributes of
+// the thread, and only the thread that calls execve(2) passes them on, so
+// the caller must hold its OS thread locked until then. Without
+// CAP_SETPCAP (a process not run by root) the bounding set cannot change,
+// but such a process cannot gain capabilities either once no_new_privs is
+// set, so it is left alone.
 func dropCapabilities(keep []string) error {
-	setpcap, err := cap.GetProc().GetFlag(cap.Effective, cap.SETPCAP)
-	if err != nil {
-		return fmt.Errorf("read capabilities: %w", err)
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return fmt.Errorf("prctl(PR_CAP_AMBIENT_CLEAR_ALL): %w", err)
 	}
-	if err := cap.ResetAmbient(); err != nil && setpcap {
-		return fmt.Errorf("clear the ambient capability set: %w", err)
-	}
-	if !setpcap {
+	if !hasEffective(unix.CAP_SETPCAP) {
 		return nil
 	}
-
-	var drop []cap.Value
-	for v := cap.Value(0); v < cap.MaxBits(); v++ {
-		if !slices.Contains(keep, capabilityName(v)) {
-			drop = append(drop, v)
+	for v := 0; v <= unix.CAP_LAST_CAP; v++ {
+		if slices.Contains(keep, capabilityName(cap.Value(v))) {
+			continue
+		}
+		// EINVAL means the kernel knows fewer capabilities than
+		// CAP_LAST_CAP of these headers.
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(v), 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("prctl(PR_CAPBSET_DROP, %s): %w", capabilityName(cap.Value(v)), err)
 		}
 	}
-	if err := cap.DropBound(drop...); err != nil {
-		return fmt.Errorf("drop capabilities from the bounding set: %w", err)
-	}
 	return nil
+}
+
+// hasEffective reports whether the calling thread has capability c in its
+// effective set.
+func hasEffective(c int) bool {
+	header := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&header, &data[0]); err != nil {
+		return false
+	}
+	return data[c/32].Effective&(1<<(uint(c)%32)) != 0
 }
 
 // capabilityName returns the name of v as the configuration writes it:

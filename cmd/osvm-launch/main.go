@@ -94,8 +94,8 @@ func confine(p *plan.Plan) error {
 		return err
 	}
 
-	// Landlock and the capability changes apply to every thread; still,
-	// execve(2) must come from the thread that set them up last.
+	// The capability sets are per thread: execve(2) must come from the
+	// thread that changed them. Landlock and seccomp apply to every thread.
 	runtime.LockOSThread()
 	return sandbox.Apply(policy, p.Component.Sandbox.Capabilities)
 }

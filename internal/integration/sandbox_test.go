@@ -251,7 +251,7 @@ capabilities = ["CAP_NET_BIND_SERVICE"]
 	// with a capability and a network is only reported.
 	for _, unit := range []string{"osvm-plain.service", "osvm-binder.service"} {
 		out := e.output("systemd-analyze", "security", "--no-pager", unit)
-		m := regexp.MustCompile(`Overall exposure level for \S+: ([0-9.]+)`).FindStringSubmatch(out)
+		m := exposureLevel.FindStringSubmatch(out)
 		if m == nil {
 			t.Fatalf("no exposure level in:\n%s", out)
 		}

@@ -59,7 +59,7 @@ func dropCapabilities(keep []string) error {
 		if slices.Contains(keep, capabilityName(cap.Value(v))) {
 			continue
 		}
-		// EINVAL means the kernel knows fewer capabilities than
+		// EINVAL means the running kernel has fewer capabilities than
 		// CAP_LAST_CAP of these headers.
 		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(v), 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
 			return fmt.Errorf("prctl(PR_CAPBSET_DROP, %s): %w", capabilityName(cap.Value(v)), err)

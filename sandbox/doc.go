@@ -1,8 +1,33 @@
-// Package sandbox is the inner layer of isolation level "process": the
-// seccomp filter and the Landlock ruleset that osvm-launch applies to itself
-// right before it executes a component's command, inside the outer layer of
-// systemd's directives (package units).
+// Package sandbox is the inner layer of isolation level "process": what
+// osvm-launch applies to itself right before it executes a component's
+// command, inside the outer layer of systemd's directives (package units).
 //
-// TODO: the package is empty. Until the policies land, "process" means
-// systemd's sandboxing directives only.
+// The policy is plain data, built by Build from a component's [sandbox]
+// table: a Landlock ruleset (LandlockPolicy: file system paths with read,
+// write and exec rights, TCP ports, scoping) and a seccomp filter
+// (SeccompPolicy: a default action and rules with argument conditions).
+// Tests inspect both without privileges. Apply puts them into effect in the
+// order the kernel needs: capabilities, no_new_privs, Landlock, seccomp.
+//
+// # Privileges
+//
+// None: Landlock and seccomp need only no_new_privs, which Apply sets.
+// Dropping capabilities from the bounding set needs CAP_SETPCAP and is
+// skipped without it. HideControlSockets needs CAP_SYS_ADMIN over a mount
+// namespace of the caller's own.
+//
+// # Kernel and library versions
+//
+// Landlock ABI 4 (Linux 6.7) for the TCP rules, which every policy has;
+// ABI 6 (Linux 6.12) adds scoping of abstract Unix sockets and signals
+// where available. seccomp filters are built with libseccomp (2.5.4 on
+// Debian 12), so the package needs cgo.
+//
+// # Limitations
+//
+// Landlock up to ABI 7 does not control UDP, nor connect(2) to Unix
+// sockets by path; the system bus and systemd's private socket are hidden
+// by systemd's InaccessiblePaths= in a unit, and by HideControlSockets
+// outside one. A rule on /proc/self covers only the launcher's own PID,
+// which the command keeps, not its child processes.
 package sandbox

@@ -33,7 +33,7 @@ func ApplyLandlock(p *LandlockPolicy) error {
 	var cfg landlock.Config
 	if p.Required {
 		// A strict configuration of the kernel's own ABI applies every
-		// right the kernel knows; MinABI is already checked.
+		// right the kernel has; MinABI is already checked.
 		cfg = abiConfig(min(abi, maxKnownABI))
 	} else {
 		cfg = abiConfig(maxKnownABI).BestEffort()

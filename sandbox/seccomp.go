@@ -19,7 +19,7 @@ const (
 	ProfileStrict Profile = "strict"
 )
 
-// Action is what a seccomp rule does with a matching system call.
+// Action is the effect of a seccomp rule on a matching system call.
 type Action int
 
 const (
@@ -27,7 +27,7 @@ const (
 	ActionErrno        // fail with Rule.Errno
 )
 
-// Compare is how a Condition compares a system call argument.
+// Compare is the comparison a Condition applies to a system call argument.
 type Compare int
 
 const (
@@ -129,10 +129,10 @@ func DeniedSyscalls() []string {
 	return names
 }
 
-// strictAllowed is what the strict profile allows: what a statically or
-// dynamically linked program needs to start, allocate memory, use threads,
-// files, sockets and signals, and exit. A program that needs more names
-// it in allow_syscalls.
+// strictAllowed is the allow list of the strict profile: the calls a
+// statically or dynamically linked program needs to start, allocate memory,
+// use threads, files, sockets and signals, and exit. A program that needs
+// more names them in allow_syscalls.
 var strictAllowed = []string{
 	// Process start and exit.
 	"execve", "execveat", "exit", "exit_group", "arch_prctl", "set_tid_address", "set_robust_list",

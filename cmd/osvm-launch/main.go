@@ -77,7 +77,7 @@ func main() {
 func confine(p *plan.Plan) error {
 	if reachable := sandbox.ReachableControlSockets(); len(reachable) > 0 {
 		if os.Getenv(hiddenStage) == "" {
-			return fmt.Errorf("%s is reachable", reachable[0])
+			return fmt.Errorf("%s is reachable, and a component must not reach PID 1's sockets", reachable[0])
 		}
 		if err := sandbox.HideControlSockets(reachable); err != nil {
 			return err

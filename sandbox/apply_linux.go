@@ -16,7 +16,9 @@ import (
 // before execve(2), from a goroutine locked to its OS thread
 // (runtime.LockOSThread) that then calls execve(2) itself, in a process
 // that runs nothing else.
-func Apply(p *Policy, keep []string) error {
+//
+// seccompProgram is p.Seccomp compiled by CompileSeccomp.
+func Apply(p *Policy, seccompProgram []byte, keep []string) error {
 	// Capabilities first, while the process may still hold CAP_SETPCAP:
 	// an empty bounding set means even uid 0 gets no capabilities from
 	// execve(2) (capabilities(7), "Transformation of capabilities during
@@ -38,7 +40,7 @@ func Apply(p *Policy, keep []string) error {
 		return err
 	}
 
-	return LoadSeccomp(p.Seccomp)
+	return LoadSeccompProgram(seccompProgram)
 }
 
 // dropCapabilities removes every capability not in keep from the calling

@@ -13,7 +13,7 @@ type Policy struct {
 // Build returns the policy of a component at isolation level "process".
 // startup holds the paths its command needs to start (see StartupPaths).
 func Build(sb *config.Sandbox, startup []PathRule) (*Policy, error) {
-	seccomp, err := BuildSeccomp(Profile(sb.Syscalls), sb.AllowSyscalls, sb.DenySyscalls)
+	seccomp, err := SeccompFor(sb)
 	if err != nil {
 		return nil, err
 	}
@@ -40,4 +40,9 @@ func Build(sb *config.Sandbox, startup []PathRule) (*Policy, error) {
 		},
 		Seccomp: seccomp,
 	}, nil
+}
+
+// SeccompFor returns the seccomp policy of a component's [sandbox] table.
+func SeccompFor(sb *config.Sandbox) (*SeccompPolicy, error) {
+	return BuildSeccomp(Profile(sb.Syscalls), sb.AllowSyscalls, sb.DenySyscalls)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/osvm-project/osvm/internal/plan"
+	"github.com/osvm-project/osvm/sandbox"
 	"github.com/osvm-project/osvm/units"
 )
 
@@ -98,6 +99,9 @@ func (s *Supervisor) unitPlanPath(ctx context.Context, unit string) (string, err
 
 // startUnit writes p and starts a transient unit for it.
 func (s *Supervisor) startUnit(ctx context.Context, p *plan.Plan) error {
+	if err := sandbox.CompilePlan(p); err != nil {
+		return err
+	}
 	path, err := plan.Write(s.cfg.PlanDir, p)
 	if err != nil {
 		return err

@@ -97,7 +97,7 @@ func confine(p *plan.Plan) error {
 	// The capability sets are per thread: execve(2) must come from the
 	// thread that changed them. Landlock and seccomp apply to every thread.
 	runtime.LockOSThread()
-	return sandbox.Apply(policy, p.Component.Sandbox.Capabilities)
+	return sandbox.Apply(policy, p.SeccompProgram, p.Component.Sandbox.Capabilities)
 }
 
 // launch replaces the process with the component's command and returns an

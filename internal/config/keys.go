@@ -6,11 +6,16 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // knownKeys maps each table of a component file ("" for the top level) to
-// the keys it accepts, read from the toml tags of type file.
-var knownKeys = tableKeys(reflect.TypeFor[file](), "", map[string][]string{})
+// the keys it accepts, read from the toml tags of type file. It is built on
+// first use, so that programs that only read plans (osvm-launch) do not pay
+// for it at start.
+var knownKeys = sync.OnceValue(func() map[string][]string {
+	return tableKeys(reflect.TypeFor[file](), "", map[string][]string{})
+})
 
 // freeFormTables are tables whose keys are chosen by the author.
 var freeFormTables = []string{"exec.environment"}
@@ -60,18 +65,18 @@ func splitKey(full string) (table, key string) {
 // `did you mean "memory"?`, or "" when no known key is close to it.
 func suggestKey(full string) string {
 	table, key := splitKey(full)
-	if best := closest(key, knownKeys[table]); best != "" {
+	if best := closest(key, knownKeys()[table]); best != "" {
 		return fmt.Sprintf("did you mean %q?", best)
 	}
 
 	// The key may be right but in the wrong table, such as memory at the top
 	// level: name the table it belongs to.
-	tables := slices.Sorted(maps.Keys(knownKeys))
+	tables := slices.Sorted(maps.Keys(knownKeys()))
 	for _, t := range tables {
 		if t == table {
 			continue
 		}
-		best := closest(key, knownKeys[t])
+		best := closest(key, knownKeys()[t])
 		switch {
 		case best == "":
 			continue

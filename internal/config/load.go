@@ -124,7 +124,7 @@ func miscasedKeys(path string, lines map[string]int, keys []toml.Key) []*Error {
 		if len(key) > 1 {
 			table = strings.Join(key[:len(key)-1], ".")
 		}
-		known, ok := knownKeys[table]
+		known, ok := knownKeys()[table]
 		if !ok || slices.Contains(known, last) {
 			continue
 		}

@@ -4,22 +4,8 @@ import (
 	"fmt"
 	"strings"
 
-	seccomp "github.com/seccomp/libseccomp-golang"
 	"kernel.org/pub/linux/libs/security/libcap/cap"
 )
-
-// isSyscallName reports whether name is a system call of the native
-// architecture in libseccomp's table.
-func isSyscallName(name string) bool {
-	arch, err := seccomp.GetNativeArch()
-	if err != nil {
-		return false
-	}
-	call, err := seccomp.GetSyscallFromNameByArch(name, arch)
-	// libseccomp returns negative pseudo numbers for calls that exist on
-	// other architectures only.
-	return err == nil && call >= 0
-}
 
 // capabilityName returns the canonical name of a capability ("CAP_SYS_TIME")
 // given in any case, with or without the CAP_ prefix.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/osvm-project/osvm/internal/config"
 	"github.com/osvm-project/osvm/internal/plan"
+	"github.com/osvm-project/osvm/sandbox"
 )
 
 // BenchmarkLaunchOverhead compares running /bin/true plainly, through
@@ -28,6 +29,9 @@ func BenchmarkLaunchOverhead(b *testing.B) {
 	}
 	p, err := plan.New(c, "/etc/osvm/true.toml")
 	if err != nil {
+		b.Fatal(err)
+	}
+	if err := sandbox.CompilePlan(p); err != nil {
 		b.Fatal(err)
 	}
 	planPath, err := plan.Write(b.TempDir(), p)

@@ -41,6 +41,11 @@ type Plan struct {
 	// Hash is the SHA-256 of the JSON encoding of Component and Level, in
 	// hex; equal hashes mean equal units.
 	Hash string `json:"hash"`
+
+	// SeccompProgram is the component's seccomp filter compiled to classic
+	// BPF for this host, at level "process". It follows from Component, so
+	// Hash leaves it out; osvmd fills it in before it writes the plan.
+	SeccompProgram []byte `json:"seccomp_program,omitempty"`
 }
 
 // New returns the plan for component c read from the file source.

@@ -5,6 +5,7 @@
 // Usage:
 //
 //	osvm validate FILE...
+//	osvm run FILE
 //	osvm list [--json]
 //	osvm status [--json] NAME
 //	osvm start|stop|restart NAME
@@ -12,7 +13,7 @@
 //	osvm logs [-f] [-n LINES] NAME
 //
 // Exit status: 0 on success, 1 when the operation or a file failed, 2 for a
-// usage error.
+// usage error. osvm run exits with the component's own status.
 package main
 
 import (
@@ -42,9 +43,10 @@ var commands = map[string]command{
 	"restart":  {"restart NAME", "restart a component", control("Restart")},
 	"reload":   {"reload", "make osvmd read the configuration folder again", runReload},
 	"logs":     {"logs [-f] [-n LINES] NAME", "show a component's journal", runLogs},
+	"run":      {"run FILE", "run one component in the foreground, without osvmd", runRun},
 }
 
-var order = []string{"validate", "list", "status", "start", "stop", "restart", "reload", "logs"}
+var order = []string{"validate", "run", "list", "status", "start", "stop", "restart", "reload", "logs"}
 
 // usageError is a mistake in the command line.
 type usageError struct{ message string }
@@ -75,8 +77,11 @@ func main() {
 	}
 	err := cmd.run(os.Args[2:])
 	var ue *usageError
+	var status *exitStatus
 	switch {
 	case err == nil:
+	case errors.As(err, &status):
+		os.Exit(status.code)
 	case errors.As(err, &ue):
 		fmt.Fprintf(os.Stderr, "osvm %s: %v\nusage: osvm %s\n", os.Args[1], err, cmd.usage)
 		os.Exit(exitUsage)

@@ -46,10 +46,10 @@
 //   - The script rejects binding / and folders that contain /dev, /proc,
 //     /sys, /run, /tmp, /var/tmp or /etc/systemd/system, because it mounts
 //     over or writes to those paths at boot.
-//   - Commands run in the caller's working directory, which must exist
-//     inside: a bound folder, or a host folder outside /tmp, /var/tmp and
-//     /run. Files under the host's /tmp, such as the binaries that `go test`
-//     builds, are hidden inside unless their folder is bound.
+//   - Commands run in "/" unless cmd.Dir names another folder, which must
+//     exist inside: a bound folder, or a host folder outside /tmp, /var/tmp
+//     and /run. Files under the host's /tmp, such as the binaries that
+//     `go test` builds, are hidden inside unless their folder is bound.
 //   - Cancelling the context of a Command kills nsenter on the host, but the
 //     command inside keeps running until it exits or Down stops the sandbox.
 //   - systemd has no console inside, so what it logs before journald starts

@@ -286,13 +286,16 @@ func (s *Sandbox) BusAddress() string { return s.busAddress }
 
 // Command returns a command that runs name with args inside the sandbox, as
 // root, in all of its namespaces, through `sandbox run`. The command starts
-// in cmd.Dir, or else in the caller's working directory, and that folder
-// must exist inside (see the package documentation).
+// in cmd.Dir, which must exist inside (see the package documentation). It
+// is "/" unless the caller sets it, because the caller's own working
+// directory may be a folder the sandbox hides, such as one under /tmp.
 //
 // NOTE: cancelling ctx kills nsenter on the host, not the command inside,
 // which keeps running until it exits or Down stops the sandbox.
 func (s *Sandbox) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
-	return exec.CommandContext(ctx, bash, append([]string{s.script, "run", s.id, name}, args...)...)
+	cmd := exec.CommandContext(ctx, bash, append([]string{s.script, "run", s.id, name}, args...)...)
+	cmd.Dir = "/"
+	return cmd
 }
 
 // Run runs name with args inside the sandbox, like Command, and returns its

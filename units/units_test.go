@@ -201,3 +201,27 @@ func BenchmarkNew(b *testing.B) {
 		New(p, testPlanPath, testLauncher)
 	}
 }
+
+func TestUnikernelProperties(t *testing.T) {
+	_, props := newUnit(t, `isolation = "unikernel"
+[unikernel]
+image = "/var/lib/osvm/images/hello"
+`)
+	if _, ok := props["PrivateDevices"]; ok {
+		t.Error("PrivateDevices set: it would hide /dev/kvm")
+	}
+	if got := props["DevicePolicy"].Value(); got != "closed" {
+		t.Errorf("DevicePolicy = %v, want closed", got)
+	}
+	if got := props["DeviceAllow"].Value(); !reflect.DeepEqual(got, []deviceAllow{{"/dev/kvm", "rw"}}) {
+		t.Errorf("DeviceAllow = %#v, want /dev/kvm rw", got)
+	}
+	for _, name := range []string{"NoNewPrivileges", "ProtectSystem", "PrivateNetwork", "CapabilityBoundingSet", "MemoryMax"} {
+		if _, ok := props[name]; !ok {
+			t.Errorf("property %s missing", name)
+		}
+	}
+	if got := props["MemoryMax"].Value(); got != uint64(64<<20+MonitorMemory) {
+		t.Errorf("MemoryMax = %v, want the default guest memory plus MonitorMemory", got)
+	}
+}

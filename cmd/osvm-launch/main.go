@@ -53,6 +53,10 @@ func main() {
 		fmt.Fprintf(os.Stderr, "osvm-launch: %v\n", err)
 		os.Exit(exitPlan)
 	}
+	if p.Level == config.IsolationUnikernel {
+		os.Exit(bootUnikernel(p))
+	}
+
 	// A missing command fails here, with exec's own status, rather than
 	// in the sandbox's search for what the command needs.
 	command := p.Component.Exec.Command[0]

@@ -16,14 +16,18 @@ const (
 	IsolationNone Isolation = "none"
 
 	// IsolationProcess adds systemd's sandboxing directives around the
-	// command.
+	// command, and Landlock and seccomp inside it.
 	IsolationProcess Isolation = "process"
+
+	// IsolationUnikernel boots a Hermit unikernel image in a virtual
+	// machine that osvm-launch creates through /dev/kvm.
+	IsolationUnikernel Isolation = "unikernel"
 )
 
 // DefaultIsolation is the level of a component file without an isolation key.
 const DefaultIsolation = IsolationProcess
 
-var isolations = []Isolation{IsolationNone, IsolationProcess}
+var isolations = []Isolation{IsolationNone, IsolationProcess, IsolationUnikernel}
 
 // RestartPolicy says when systemd restarts a component's process; the values
 // are those of systemd's Restart= setting.
@@ -59,6 +63,7 @@ type Component struct {
 	Resources   Resources `json:"resources"`
 	Restart     Restart   `json:"restart"`
 	Sandbox     Sandbox   `json:"sandbox"`
+	Unikernel   Unikernel `json:"unikernel"`
 }
 
 // Exec describes the program a component runs.
@@ -186,4 +191,35 @@ const (
 	DefaultNetwork  = NetworkNone
 	DefaultSyscalls = SyscallsDefault
 	DefaultLandlock = LandlockRequired
+)
+
+// Unikernel describes the image a component of level "unikernel" boots.
+// The guest's memory is Resources.MemoryMax.
+type Unikernel struct {
+	// Image is the absolute path of a Hermit kernel (an ELF file).
+	Image string `json:"image,omitempty"`
+
+	// CPUs is the number of virtual CPUs.
+	CPUs int `json:"cpus,omitempty"`
+
+	// Args and Environment are passed to the guest.
+	Args        []string          `json:"args,omitempty"`
+	Environment map[string]string `json:"environment,omitempty"`
+
+	// Mounts make host folders visible to the guest's file hypercalls.
+	Mounts []Mount `json:"mounts,omitempty"`
+}
+
+// Mount makes a host folder visible to a unikernel under a guest path.
+type Mount struct {
+	Host     string `json:"host"`
+	Guest    string `json:"guest"`
+	Writable bool   `json:"writable,omitempty"`
+}
+
+// Defaults and limits of the [unikernel] table.
+const (
+	DefaultUnikernelCPUs   = 1
+	MaxUnikernelCPUs       = 64
+	DefaultUnikernelMemory = 64 << 20
 )

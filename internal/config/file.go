@@ -10,6 +10,7 @@ type file struct {
 	Resources   fileRes   `toml:"resources"`
 	Restart     fileRst   `toml:"restart"`
 	Sandbox     fileSbx   `toml:"sandbox"`
+	Unikernel   fileUk    `toml:"unikernel"`
 }
 
 type fileExec struct {
@@ -47,4 +48,18 @@ type fileSbx struct {
 	LandlockMinABI *int64       `toml:"landlock_min_abi"`
 	Capabilities   []string     `toml:"capabilities"`
 	AllowJIT       bool         `toml:"allow_jit"`
+}
+
+type fileUk struct {
+	Image       string            `toml:"image"`
+	CPUs        *int64            `toml:"cpus"`
+	Args        []string          `toml:"args"`
+	Environment map[string]string `toml:"environment"`
+	Mounts      []fileMount       `toml:"mounts"`
+}
+
+type fileMount struct {
+	Host     string `toml:"host"`
+	Guest    string `toml:"guest"`
+	Writable bool   `toml:"writable"`
 }

@@ -18,7 +18,7 @@ var knownKeys = sync.OnceValue(func() map[string][]string {
 })
 
 // freeFormTables are tables whose keys are chosen by the author.
-var freeFormTables = []string{"exec.environment"}
+var freeFormTables = []string{"exec.environment", "unikernel.environment"}
 
 func tableKeys(t reflect.Type, table string, keys map[string][]string) map[string][]string {
 	for field := range t.Fields() {

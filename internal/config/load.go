@@ -79,7 +79,7 @@ func Parse(path string, data []byte) (*Component, error) {
 		problems = append(problems, &Error{File: path, Line: lineOf(lines, full), Message: message})
 	}
 
-	c, invalid := f.component(name)
+	c, invalid := f.component(name, meta.IsDefined)
 	for _, v := range invalid {
 		problems = append(problems, &Error{File: path, Line: lineOf(lines, v.key), Key: v.key, Message: v.message})
 	}

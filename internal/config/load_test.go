@@ -85,6 +85,33 @@ func TestParseFullFile(t *testing.T) {
 	}
 }
 
+func TestParseUnikernel(t *testing.T) {
+	c, err := Parse("/etc/osvm/hello.toml", []byte(`isolation = "unikernel"
+[unikernel]
+image = "/var/lib/osvm/images/hello_world"
+cpus = 2
+args = ["-v"]
+environment = { RUST_LOG = "info" }
+mounts = [{ host = "/srv/data", guest = "/data" }, { host = "/var/lib/hello/", guest = "/state", writable = true }]
+`))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	want := Unikernel{
+		Image:       "/var/lib/osvm/images/hello_world",
+		CPUs:        2,
+		Args:        []string{"-v"},
+		Environment: map[string]string{"RUST_LOG": "info"},
+		Mounts:      []Mount{{Host: "/srv/data", Guest: "/data"}, {Host: "/var/lib/hello", Guest: "/state", Writable: true}},
+	}
+	if !reflect.DeepEqual(c.Unikernel, want) {
+		t.Errorf("Unikernel = %+v, want %+v", c.Unikernel, want)
+	}
+	if c.Resources.MemoryMax != DefaultUnikernelMemory {
+		t.Errorf("MemoryMax = %d, want the default guest memory %d", c.Resources.MemoryMax, DefaultUnikernelMemory)
+	}
+}
+
 func TestParseDefaults(t *testing.T) {
 	c, err := Parse("/etc/osvm/a.toml", []byte(`exec.command = ["/bin/true"]`))
 	if err != nil {
@@ -156,7 +183,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "bad isolation",
 			text: "isolation = \"vm\"\n[exec]\ncommand = [\"/bin/true\"]\n",
-			want: []string{`/etc/osvm/web.toml:1: isolation: invalid isolation "vm" (valid: "none", "process")`},
+			want: []string{`/etc/osvm/web.toml:1: isolation: invalid isolation "vm" (valid: "none", "process", "unikernel")`},
 		},
 		{
 			name: "bad restart policy",
@@ -277,6 +304,25 @@ func TestParseErrors(t *testing.T) {
 			want: []string{
 				`/etc/osvm/web.toml:4: resources.cpus: 1e-05 is out of range: give a number of CPUs from 0.01 to 1024`,
 				`/etc/osvm/web.toml:5: resources.tasks: 4 is out of range 16-4194304`,
+			},
+		},
+		{
+			name: "unikernel with exec",
+			text: "isolation = \"unikernel\"\n[exec]\ncommand = [\"/bin/true\"]\n[unikernel]\nimage = \"/img\"\n",
+			want: []string{`/etc/osvm/web.toml:2: exec: a component of isolation "unikernel" boots an image`},
+		},
+		{
+			name: "unikernel table without the level",
+			text: "[exec]\ncommand = [\"/bin/true\"]\n[unikernel]\nimage = \"/img\"\n",
+			want: []string{`/etc/osvm/web.toml:3: unikernel: [unikernel] needs isolation = "unikernel"`},
+		},
+		{
+			name: "unikernel without image and bad mount",
+			text: "isolation = \"unikernel\"\n[unikernel]\ncpus = 0\nmounts = [{ host = \"data\", guest = \"/data\" }]\n",
+			want: []string{
+				`/etc/osvm/web.toml:2: unikernel.image: missing`,
+				`/etc/osvm/web.toml:3: unikernel.cpus: 0 is out of range 1-64`,
+				`/etc/osvm/web.toml:4: unikernel.mounts: mount 1: host folder "data" is not an absolute path`,
 			},
 		},
 		{

@@ -42,7 +42,10 @@ var (
 )
 
 // component validates f and converts it into a Component named name.
-func (f *file) component(name string) (*Component, []invalidValue) {
+// defined reports whether a file defines a key, such as "exec".
+type defined func(key ...string) bool
+
+func (f *file) component(name string, isDefined defined) (*Component, []invalidValue) {
 	var invalid []invalidValue
 	report := func(key, format string, args ...any) {
 		invalid = append(invalid, invalidValue{key: key, message: fmt.Sprintf(format, args...)})
@@ -66,11 +69,64 @@ func (f *file) component(name string) (*Component, []invalidValue) {
 		report("description", "must be one line of printable characters")
 	}
 
-	f.Exec.check(report)
+	// A component runs either a command or a unikernel image.
+	switch {
+	case c.Isolation == IsolationUnikernel:
+		if isDefined("exec") {
+			report("exec", `a component of isolation "unikernel" boots an image: remove [exec] and set [unikernel] image`)
+		}
+		c.Unikernel = f.Unikernel.check(report)
+	default:
+		if isDefined("unikernel") {
+			report("unikernel", `[unikernel] needs isolation = "unikernel"`)
+		}
+		f.Exec.check(report)
+	}
 	c.Resources = f.Resources.check(report)
 	c.Restart = f.Restart.check(report)
 	c.Sandbox = f.Sandbox.check(report)
+	if c.Isolation == IsolationUnikernel && c.Resources.MemoryMax == 0 {
+		c.Resources.MemoryMax = DefaultUnikernelMemory
+	}
 	return c, invalid
+}
+
+func (u *fileUk) check(report reporter) Unikernel {
+	uk := Unikernel{
+		Image:       u.Image,
+		CPUs:        DefaultUnikernelCPUs,
+		Args:        u.Args,
+		Environment: u.Environment,
+	}
+	switch {
+	case u.Image == "":
+		report("unikernel.image", `missing: set the path of the Hermit kernel image, such as image = "/var/lib/osvm/images/hello_world"`)
+	case !filepath.IsAbs(u.Image):
+		report("unikernel.image", "%q is not an absolute path", u.Image)
+	}
+	if u.CPUs != nil {
+		if n := *u.CPUs; n < 1 || n > MaxUnikernelCPUs {
+			report("unikernel.cpus", "%d is out of range 1-%d", n, MaxUnikernelCPUs)
+		} else {
+			uk.CPUs = int(n)
+		}
+	}
+	for variable := range u.Environment {
+		if !environmentName.MatchString(variable) {
+			report("unikernel.environment."+variable, "invalid variable name %q: use letters, digits and '_', not starting with a digit", variable)
+		}
+	}
+	for i, m := range u.Mounts {
+		switch {
+		case !filepath.IsAbs(m.Host):
+			report("unikernel.mounts", "mount %d: host folder %q is not an absolute path", i+1, m.Host)
+		case !filepath.IsAbs(m.Guest):
+			report("unikernel.mounts", "mount %d: guest path %q is not an absolute path", i+1, m.Guest)
+		default:
+			uk.Mounts = append(uk.Mounts, Mount{Host: filepath.Clean(m.Host), Guest: filepath.Clean(m.Guest), Writable: m.Writable})
+		}
+	}
+	return uk
 }
 
 type reporter func(key, format string, args ...any)

@@ -120,6 +120,9 @@ func (s *Supervisor) fileProblem(name string) error {
 	if c := s.components[name]; c != nil && c.fileError != "" {
 		return fmt.Errorf("%w: %s", ErrInvalidFile, c.fileError)
 	}
+	if c := s.components[name]; c != nil && c.refusal != "" {
+		return errors.New(c.refusal)
+	}
 	return noComponent(name, s.cfg.ConfigDir)
 }
 
@@ -142,7 +145,7 @@ type Summary struct {
 	Unit        string
 	ActiveState string // systemd's ActiveState, or "inactive" without a unit
 	SubState    string
-	File        string // "valid", "invalid", "missing" or "stopped"
+	File        string // "valid", "invalid", "refused", "missing" or "stopped"
 }
 
 // List returns every component that has a file or a unit.
@@ -174,6 +177,8 @@ func (s *Supervisor) List(ctx context.Context) ([]Summary, error) {
 			switch {
 			case c.fileError != "":
 				sum.File = "invalid"
+			case c.refusal != "":
+				sum.File = "refused"
 			case c.stopped:
 				sum.File = "stopped"
 			}
@@ -201,6 +206,7 @@ func (s *Supervisor) Status(ctx context.Context, name string) (map[string]dbus.V
 		status["FileExists"] = dbus.MakeVariant(c.exists)
 		status["FileError"] = dbus.MakeVariant(c.fileError)
 		status["StoppedByOperator"] = dbus.MakeVariant(c.stopped)
+		status["Refused"] = dbus.MakeVariant(c.refusal)
 		if c.plan != nil {
 			status["Plan"] = dbus.MakeVariant(c.plan.ShortHash())
 			status["Description"] = dbus.MakeVariant(c.plan.Component.Description)

@@ -15,7 +15,7 @@ func testPlan(t *testing.T, name, command string) *plan.Plan {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := plan.New(c, "/etc/osvm/"+name+".toml")
+	p, err := plan.New(c, c.Isolation, "/etc/osvm/"+name+".toml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,6 +46,10 @@ type Config struct {
 	// gathered into one reload. Default 100ms.
 	Debounce time.Duration
 
+	// Levels says which isolation levels this host can run. Default
+	// ImplementedLevels().
+	Levels map[config.Isolation]LevelStatus
+
 	// Logger receives the supervisor's log. Default slog.Default().
 	Logger *slog.Logger
 
@@ -88,6 +92,7 @@ type Supervisor struct {
 type component struct {
 	file      string
 	fileError string     // the file's last validation error; "" when valid or missing
+	refusal   string     // why no isolation level it accepts can run here; "" when one can
 	plan      *plan.Plan // the plan of the valid file; nil when invalid or missing
 	exists    bool       // the file exists
 	stopped   bool       // an operator stopped the component
@@ -116,6 +121,9 @@ func New(cfg Config, systemd Manager) (*Supervisor, error) {
 	}
 	if cfg.Debounce == 0 {
 		cfg.Debounce = 100 * time.Millisecond
+	}
+	if cfg.Levels == nil {
+		cfg.Levels = ImplementedLevels()
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -399,7 +407,24 @@ func (s *Supervisor) load(name string, reportInvalid bool) (want desired, valid 
 		return want, false
 	}
 
-	p, err := plan.New(c, path)
+	// A component that cannot run at a level it accepts is refused like an
+	// invalid file: nothing starts, and a running version keeps running.
+	level, err := chooseLevel(c, s.cfg.Levels)
+	if err != nil {
+		state.exists, state.plan, state.fileError = true, nil, ""
+		want.fileExists = true
+		if !reportInvalid {
+			return want, false
+		}
+		if state.refusal != err.Error() {
+			s.log.Error("refusing to start component at a weaker isolation than it accepts", "component", name, "unit", units.Name(name), "file", path, "error", err)
+		}
+		state.refusal = err.Error()
+		return want, true
+	}
+	state.refusal = ""
+
+	p, err := plan.New(c, level, path)
 	if err != nil {
 		state.exists, state.plan, state.fileError = true, nil, err.Error()
 		want.fileExists = true

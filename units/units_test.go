@@ -21,7 +21,7 @@ func newUnit(t *testing.T, text string) (Unit, map[string]dbus.Variant) {
 	if err != nil {
 		t.Fatalf("config.Parse: %v", err)
 	}
-	p, err := plan.New(c, "/etc/osvm/web.toml")
+	p, err := plan.New(c, c.Isolation, "/etc/osvm/web.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func BenchmarkNew(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p, err := plan.New(c, "/etc/osvm/web.toml")
+	p, err := plan.New(c, c.Isolation, "/etc/osvm/web.toml")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -53,8 +53,14 @@ func main() {
 		fmt.Fprintf(os.Stderr, "osvm-launch: %v\n", err)
 		os.Exit(exitPlan)
 	}
-	if p.Level == config.IsolationUnikernel {
+	switch p.Level {
+	case config.IsolationUnikernel:
 		os.Exit(bootUnikernel(p))
+	case config.IsolationNone, config.IsolationProcess:
+	default:
+		// Never run a command with less isolation than its plan names.
+		fmt.Fprintf(os.Stderr, "osvm-launch: component %s: isolation level %q is not supported by this osvm-launch\n", p.Component.Name, p.Level)
+		os.Exit(exitSandbox)
 	}
 
 	// A missing command fails here, with exec's own status, rather than

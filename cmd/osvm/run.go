@@ -11,6 +11,7 @@ import (
 	"github.com/osvm-project/osvm/internal/config"
 	"github.com/osvm-project/osvm/internal/plan"
 	"github.com/osvm-project/osvm/sandbox"
+	"github.com/osvm-project/osvm/supervisor"
 )
 
 // defaultLauncher is where the packages install osvm-launch.
@@ -37,7 +38,11 @@ func runRun(args []string) error {
 		}
 		return errReported
 	}
-	p, err := plan.New(c, path)
+	level, err := supervisor.ChooseLevel(c, supervisor.ImplementedLevels())
+	if err != nil {
+		return err
+	}
+	p, err := plan.New(c, level, path)
 	if err != nil {
 		return err
 	}

@@ -37,7 +37,7 @@ func runList(args []string) error {
 
 // statusOrder is the order of the fields osvm status prints first.
 var statusOrder = []string{
-	"Name", "Unit", "Description", "Isolation", "File", "FileExists", "FileError", "StoppedByOperator",
+	"Name", "Unit", "Description", "Isolation", "File", "FileExists", "FileError", "Refused", "StoppedByOperator",
 	"Plan", "RunningPlan", "LoadState", "ActiveState", "SubState", "Result", "MainPID", "InvocationID",
 	"NRestarts", "ExecMainStatus", "MemoryCurrent", "MemoryMax", "TasksMax", "CPUQuotaPerSecUSec",
 }

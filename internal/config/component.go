@@ -2,12 +2,13 @@ package config
 
 import (
 	"regexp"
+	"slices"
 	"time"
 )
 
 // Isolation is the isolation level of a component, from weakest to
-// strongest: none, process. Later levels (container, microvm, unikernel, tee)
-// are not accepted yet.
+// strongest: none, process, container, microvm, unikernel, tee. "auto"
+// asks osvmd for the strongest level the host and the component allow.
 type Isolation string
 
 const (
@@ -19,15 +20,38 @@ const (
 	// command, and Landlock and seccomp inside it.
 	IsolationProcess Isolation = "process"
 
+	// IsolationContainer runs the command in namespaces of its own with its
+	// own root file system.
+	IsolationContainer Isolation = "container"
+
+	// IsolationMicroVM runs a Linux guest in a virtual machine.
+	IsolationMicroVM Isolation = "microvm"
+
 	// IsolationUnikernel boots a Hermit unikernel image in a virtual
 	// machine that osvm-launch creates through /dev/kvm.
 	IsolationUnikernel Isolation = "unikernel"
+
+	// IsolationTEE boots a guest in an AMD SEV-SNP or Intel TDX trusted
+	// execution environment.
+	IsolationTEE Isolation = "tee"
+
+	// IsolationAuto picks the strongest level available; see MinIsolation.
+	IsolationAuto Isolation = "auto"
 )
+
+// Levels lists the isolation levels from weakest to strongest.
+var Levels = []Isolation{IsolationNone, IsolationProcess, IsolationContainer, IsolationMicroVM, IsolationUnikernel, IsolationTEE}
+
+// Rank returns the position of a level in Levels, from 0 for "none", or -1
+// for "auto" and unknown values.
+func (i Isolation) Rank() int {
+	return slices.Index(Levels, i)
+}
 
 // DefaultIsolation is the level of a component file without an isolation key.
 const DefaultIsolation = IsolationProcess
 
-var isolations = []Isolation{IsolationNone, IsolationProcess, IsolationUnikernel}
+var isolations = append(slices.Clone(Levels), IsolationAuto)
 
 // RestartPolicy says when systemd restarts a component's process; the values
 // are those of systemd's Restart= setting.
@@ -59,6 +83,10 @@ type Component struct {
 
 	Description string    `json:"description,omitempty"`
 	Isolation   Isolation `json:"isolation"`
+
+	// MinIsolation is the weakest level the component accepts; empty
+	// means any.
+	MinIsolation Isolation `json:"min_isolation,omitempty"`
 	Exec        Exec      `json:"exec"`
 	Resources   Resources `json:"resources"`
 	Restart     Restart   `json:"restart"`
@@ -223,3 +251,9 @@ const (
 	MaxUnikernelCPUs       = 64
 	DefaultUnikernelMemory = 64 << 20
 )
+
+// RunsImage reports whether the component boots a unikernel image rather
+// than running a command.
+func (c *Component) RunsImage() bool {
+	return c.Unikernel.Image != "" || c.Isolation == IsolationUnikernel
+}

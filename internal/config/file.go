@@ -4,13 +4,14 @@ package config
 // the tags are also the list of known keys that unknown keys are compared
 // with.
 type file struct {
-	Description string    `toml:"description"`
-	Isolation   Isolation `toml:"isolation"`
-	Exec        fileExec  `toml:"exec"`
-	Resources   fileRes   `toml:"resources"`
-	Restart     fileRst   `toml:"restart"`
-	Sandbox     fileSbx   `toml:"sandbox"`
-	Unikernel   fileUk    `toml:"unikernel"`
+	Description  string    `toml:"description"`
+	Isolation    Isolation `toml:"isolation"`
+	MinIsolation Isolation `toml:"min_isolation"`
+	Exec         fileExec  `toml:"exec"`
+	Resources    fileRes   `toml:"resources"`
+	Restart      fileRst   `toml:"restart"`
+	Sandbox      fileSbx   `toml:"sandbox"`
+	Unikernel    fileUk    `toml:"unikernel"`
 }
 
 type fileExec struct {

@@ -183,7 +183,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "bad isolation",
 			text: "isolation = \"vm\"\n[exec]\ncommand = [\"/bin/true\"]\n",
-			want: []string{`/etc/osvm/web.toml:1: isolation: invalid isolation "vm" (valid: "none", "process", "unikernel")`},
+			want: []string{`/etc/osvm/web.toml:1: isolation: invalid isolation "vm" (valid: "none", "process", "container", "microvm", "unikernel", "tee", "auto")`},
 		},
 		{
 			name: "bad restart policy",
@@ -309,7 +309,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unikernel with exec",
 			text: "isolation = \"unikernel\"\n[exec]\ncommand = [\"/bin/true\"]\n[unikernel]\nimage = \"/img\"\n",
-			want: []string{`/etc/osvm/web.toml:2: exec: a component of isolation "unikernel" boots an image`},
+			want: []string{`/etc/osvm/web.toml:2: exec: a component that boots an image has no [exec] table`},
 		},
 		{
 			name: "unikernel table without the level",
@@ -324,6 +324,16 @@ func TestParseErrors(t *testing.T) {
 				`/etc/osvm/web.toml:3: unikernel.cpus: 0 is out of range 1-64`,
 				`/etc/osvm/web.toml:4: unikernel.mounts: mount 1: host folder "data" is not an absolute path`,
 			},
+		},
+		{
+			name: "minimum above the level",
+			text: "isolation = \"process\"\nmin_isolation = \"container\"\n[exec]\ncommand = [\"/bin/true\"]\n",
+			want: []string{`/etc/osvm/web.toml:2: min_isolation: "container" is stronger than isolation = "process"`},
+		},
+		{
+			name: "auto as minimum",
+			text: "isolation = \"auto\"\nmin_isolation = \"auto\"\n[exec]\ncommand = [\"/bin/true\"]\n",
+			want: []string{`/etc/osvm/web.toml:2: min_isolation: "auto" is not a level`},
 		},
 		{
 			name: "invalid file name",

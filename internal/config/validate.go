@@ -65,15 +65,23 @@ func (f *file) component(name string, isDefined defined) (*Component, []invalidV
 	if c.Isolation == "" {
 		c.Isolation = DefaultIsolation
 	}
+	c.MinIsolation = f.MinIsolation
+	switch {
+	case c.MinIsolation == IsolationAuto:
+		report("min_isolation", `"auto" is not a level: name the weakest level the component accepts, such as "process"`)
+	case c.MinIsolation != "" && c.Isolation != IsolationAuto && c.Isolation.Rank() < c.MinIsolation.Rank():
+		report("min_isolation", "%q is stronger than isolation = %q: raise isolation, set it to \"auto\", or lower min_isolation", c.MinIsolation, c.Isolation)
+	}
 	if strings.ContainsFunc(c.Description, unicode.IsControl) {
 		report("description", "must be one line of printable characters")
 	}
 
-	// A component runs either a command or a unikernel image.
+	// A component runs either a command or a unikernel image; "auto" goes
+	// by the table the file has.
 	switch {
-	case c.Isolation == IsolationUnikernel:
+	case c.Isolation == IsolationUnikernel || (c.Isolation == IsolationAuto && isDefined("unikernel")):
 		if isDefined("exec") {
-			report("exec", `a component of isolation "unikernel" boots an image: remove [exec] and set [unikernel] image`)
+			report("exec", `a component that boots an image has no [exec] table: remove [exec] or [unikernel]`)
 		}
 		c.Unikernel = f.Unikernel.check(report)
 	default:
@@ -85,7 +93,7 @@ func (f *file) component(name string, isDefined defined) (*Component, []invalidV
 	c.Resources = f.Resources.check(report)
 	c.Restart = f.Restart.check(report)
 	c.Sandbox = f.Sandbox.check(report)
-	if c.Isolation == IsolationUnikernel && c.Resources.MemoryMax == 0 {
+	if c.RunsImage() && c.Resources.MemoryMax == 0 {
 		c.Resources.MemoryMax = DefaultUnikernelMemory
 	}
 	return c, invalid

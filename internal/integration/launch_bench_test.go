@@ -27,7 +27,7 @@ func BenchmarkLaunchOverhead(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p, err := plan.New(c, "/etc/osvm/true.toml")
+	p, err := plan.New(c, c.Isolation, "/etc/osvm/true.toml")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -278,3 +278,22 @@ func TestLandlockABIRequired(t *testing.T) {
 		t.Errorf("the command ran:\n%s", j)
 	}
 }
+
+func TestMinimumIsolationRefused(t *testing.T) {
+	e := newEnv(t)
+	e.writeComponent("secret", "isolation = \"auto\"\nmin_isolation = \"tee\"\n[exec]\ncommand = [\"/bin/sleep\", \"infinity\"]\n")
+	e.waitFor("the refusal in the journal", func() (bool, string) {
+		j := e.journal("osvm-secret.service")
+		return strings.Contains(j, "refusing to start component") && strings.Contains(j, "tee: "), j
+	})
+	if state := e.property("osvm-secret.service", "LoadState"); state != "not-found" {
+		t.Errorf("a unit exists for the refused component (LoadState=%s)", state)
+	}
+	status := e.output("osvm", "status", "secret")
+	if !strings.Contains(status, "Refused:") || !strings.Contains(status, "tee: ") {
+		t.Errorf("osvm status does not show the refusal:\n%s", status)
+	}
+	if list := e.output("osvm", "list"); !strings.Contains(list, "refused") {
+		t.Errorf("osvm list does not show the refusal:\n%s", list)
+	}
+}

@@ -31,8 +31,8 @@ type Plan struct {
 	Version   int              `json:"version"`
 	Component config.Component `json:"component"`
 
-	// Level is the isolation level the launcher applies. Today it is always
-	// the component's own isolation key.
+	// Level is the isolation level the launcher applies: the component's
+	// own isolation key, or the level osvmd chose for "auto".
 	Level config.Isolation `json:"level"`
 
 	// Source is the component file the plan was made from, for messages.
@@ -48,9 +48,10 @@ type Plan struct {
 	SeccompProgram []byte `json:"seccomp_program,omitempty"`
 }
 
-// New returns the plan for component c read from the file source.
-func New(c *config.Component, source string) (*Plan, error) {
-	p := &Plan{Version: FormatVersion, Component: *c, Level: c.Isolation, Source: source}
+// New returns the plan for component c, read from the file source, to run
+// at isolation level level.
+func New(c *config.Component, level config.Isolation, source string) (*Plan, error) {
+	p := &Plan{Version: FormatVersion, Component: *c, Level: level, Source: source}
 	hash, err := p.contentHash()
 	if err != nil {
 		return nil, err

@@ -22,7 +22,7 @@ func testComponent(t *testing.T, text string) *config.Component {
 
 func TestWriteRead(t *testing.T) {
 	c := testComponent(t, `exec.command = ["/bin/true"]`)
-	p, err := New(c, "/etc/osvm/web.toml")
+	p, err := New(c, c.Isolation, "/etc/osvm/web.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,9 +54,9 @@ func TestWriteRead(t *testing.T) {
 }
 
 func TestHashFollowsContent(t *testing.T) {
-	a, _ := New(testComponent(t, `exec.command = ["/bin/true"]`), "/etc/osvm/web.toml")
-	b, _ := New(testComponent(t, "# a comment changes nothing\nexec.command = [\"/bin/true\"]"), "/srv/osvm/web.toml")
-	c, _ := New(testComponent(t, "exec.command = [\"/bin/true\"]\nresources.tasks = 50"), "/etc/osvm/web.toml")
+	a, _ := New(testComponent(t, `exec.command = ["/bin/true"]`), config.IsolationProcess, "/etc/osvm/web.toml")
+	b, _ := New(testComponent(t, "# a comment changes nothing\nexec.command = [\"/bin/true\"]"), config.IsolationProcess, "/srv/osvm/web.toml")
+	c, _ := New(testComponent(t, "exec.command = [\"/bin/true\"]\nresources.tasks = 50"), config.IsolationProcess, "/etc/osvm/web.toml")
 	if a.Hash != b.Hash {
 		t.Errorf("a comment or a moved folder changed the hash: %s vs %s", a.Hash, b.Hash)
 	}
@@ -66,7 +66,7 @@ func TestHashFollowsContent(t *testing.T) {
 }
 
 func TestReadRejectsModifiedPlan(t *testing.T) {
-	p, _ := New(testComponent(t, `exec.command = ["/bin/true"]`), "/etc/osvm/web.toml")
+	p, _ := New(testComponent(t, `exec.command = ["/bin/true"]`), config.IsolationProcess, "/etc/osvm/web.toml")
 	path, err := Write(t.TempDir(), p)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,110 @@
+package supervisor
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/osvm-project/osvm/internal/config"
+)
+
+// LevelStatus says whether an isolation level can run on this host, and
+// why not.
+type LevelStatus struct {
+	Available bool
+	Reason    string // what is missing, in words an administrator can act on
+}
+
+// RefusalError reports a component that cannot run at any level it
+// accepts on this host.
+type RefusalError struct {
+	Component string
+	Missing   []string // "level: reason" for each level that was considered
+}
+
+func (e *RefusalError) Error() string {
+	return fmt.Sprintf("component %s not started: %s", e.Component, strings.Join(e.Missing, "; "))
+}
+
+// ImplementedLevels is the status of each level as far as this osvm goes:
+// the levels it can run at all, before any host check. A host's status
+// (package probe) can only narrow it.
+func ImplementedLevels() map[config.Isolation]LevelStatus {
+	notYet := func(level string) LevelStatus {
+		return LevelStatus{Reason: "this version of osvm does not implement isolation level " + level + " yet"}
+	}
+	return map[config.Isolation]LevelStatus{
+		config.IsolationNone:      {Available: true},
+		config.IsolationProcess:   {Available: true},
+		config.IsolationContainer: notYet("container"),
+		config.IsolationMicroVM:   notYet("microvm"),
+		config.IsolationUnikernel: notYet("unikernel"),
+		config.IsolationTEE:       notYet("tee"),
+	}
+}
+
+// ChooseLevel is chooseLevel for other programs, such as osvm run.
+func ChooseLevel(c *config.Component, host map[config.Isolation]LevelStatus) (config.Isolation, error) {
+	return chooseLevel(c, host)
+}
+
+// chooseLevel returns the level component c runs at on a host whose levels
+// are described by host: the level c names, or for "auto" the strongest
+// level that both the host and c allow, never weaker than c's
+// min_isolation. It never falls back silently: when no level qualifies the
+// error names what each considered level lacks.
+func chooseLevel(c *config.Component, host map[config.Isolation]LevelStatus) (config.Isolation, error) {
+	// What a component can run at follows from what it runs: a command
+	// runs at none, process or container; an image at unikernel or, in a
+	// trusted execution environment, tee. Strongest first.
+	possible := []config.Isolation{config.IsolationContainer, config.IsolationProcess, config.IsolationNone}
+	if c.RunsImage() {
+		possible = []config.Isolation{config.IsolationTEE, config.IsolationUnikernel}
+	}
+
+	candidates := possible
+	if c.Isolation != config.IsolationAuto {
+		if !slices.Contains(possible, c.Isolation) {
+			return "", &RefusalError{Component: c.Name, Missing: []string{fmt.Sprintf(
+				"%s: not a level for this component (it can run at %s)", c.Isolation, joinLevels(possible))}}
+		}
+		candidates = []config.Isolation{c.Isolation}
+	}
+
+	var missing []string
+	for _, level := range candidates {
+		if c.MinIsolation != "" && level.Rank() < c.MinIsolation.Rank() {
+			continue
+		}
+		status, ok := host[level]
+		if ok && status.Available {
+			return level, nil
+		}
+		reason := status.Reason
+		if !ok || reason == "" {
+			reason = "not available on this host"
+		}
+		missing = append(missing, fmt.Sprintf("%s: %s", level, reason))
+	}
+	if len(missing) == 0 {
+		missing = append(missing, fmt.Sprintf("min_isolation %q is stronger than any level this component can run at (%s)", c.MinIsolation, joinLevels(possible)))
+		// Say what the host lacks too, for the levels the minimum asks for.
+		for _, level := range slices.Backward(config.Levels) {
+			if level.Rank() < c.MinIsolation.Rank() {
+				break
+			}
+			if status := host[level]; !status.Available && status.Reason != "" {
+				missing = append(missing, fmt.Sprintf("%s: %s", level, status.Reason))
+			}
+		}
+	}
+	return "", &RefusalError{Component: c.Name, Missing: missing}
+}
+
+func joinLevels(levels []config.Isolation) string {
+	names := make([]string, len(levels))
+	for i, l := range levels {
+		names[i] = string(l)
+	}
+	return strings.Join(names, ", ")
+}

@@ -1,0 +1,436 @@
+//go:build amd64
+
+package hermit
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/osvm-project/osvm/internal/testenv"
+	"github.com/osvm-project/osvm/kvm"
+)
+
+// The test kernel in testdata/guest is built with gcc while the tests run,
+// once per variant, into a folder that TestMain removes.
+
+// guestVariant selects how the test kernel is built.
+type guestVariant struct {
+	Interface   int // the UHYVEIF note, 1 to 3
+	KernelMinor int // adds a kernel version note 0.KernelMinor.0 unless 0
+}
+
+var guestBuilds struct {
+	sync.Mutex
+	dir    string
+	images map[guestVariant][]byte
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if guestBuilds.dir != "" {
+		os.RemoveAll(guestBuilds.dir)
+	}
+	os.Exit(code)
+}
+
+// guestCFlags are the compiler flags of the test kernel: freestanding
+// position-independent code without SSE, so that it runs where KVM emulates
+// guest ring 0, linked into a static PIE by testdata/guest/guest.ld.
+var guestCFlags = []string{
+	"-ffreestanding", "-nostdlib", "-fpie", "-mgeneral-regs-only", "-march=x86-64", "-O2",
+	"-fno-stack-protector", "-fcf-protection=none", "-mno-red-zone", "-fno-asynchronous-unwind-tables",
+	"-fno-builtin", "-Wall", "-Wextra", "-Werror",
+	"-static-pie", "-Wl,--no-dynamic-linker", "-Wl,--build-id=none",
+}
+
+// buildGuest returns the test kernel of variant v, building it on first use.
+func buildGuest(t testing.TB, v guestVariant) *Image {
+	t.Helper()
+	testenv.MustHaveExecPath(t, "gcc")
+
+	guestBuilds.Lock()
+	defer guestBuilds.Unlock()
+	if data, ok := guestBuilds.images[v]; ok {
+		return mustInspectTB(t, data)
+	}
+	if guestBuilds.dir == "" {
+		dir, err := os.MkdirTemp("", "hermit-test-guest-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		guestBuilds.dir = dir
+		guestBuilds.images = map[guestVariant][]byte{}
+	}
+
+	src, err := filepath.Abs(filepath.Join("testdata", "guest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(guestBuilds.dir, fmt.Sprintf("kernel-v%d-%d", v.Interface, v.KernelMinor))
+	args := append([]string{fmt.Sprintf("-DUHYVEIF=%d", v.Interface)}, guestCFlags...)
+	if v.KernelMinor != 0 {
+		args = append(args, fmt.Sprintf("-DKERNEL_MINOR=%d", v.KernelMinor))
+	}
+	args = append(args, "-Wl,-T,"+filepath.Join(src, "guest.ld"), "-o", out,
+		filepath.Join(src, "start.S"), filepath.Join(src, "guest.c"))
+	cmd := exec.Command("gcc", args...)
+	if output, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the test kernel: %v\n%s\n%s", err, cmd, output)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	guestBuilds.images[v] = data
+	return mustInspectTB(t, data)
+}
+
+func mustInspectTB(t testing.TB, data []byte) *Image {
+	t.Helper()
+	img, err := Inspect(data)
+	if err != nil {
+		t.Fatalf("Inspect of the test kernel: %v", err)
+	}
+	return img
+}
+
+// guestRun is the result of one test-kernel run.
+type guestRun struct {
+	code                    int
+	err                     error
+	stdout, stderr, console string
+	data, ro, outside       string // host folders of /data, /ro and the link target
+	stats                   *Stats
+}
+
+// runGuest boots the test kernel with the arguments args on cpus vCPUs. The
+// guest gets a writable /data holding input.txt and a link to a folder
+// outside the mount, and an empty read-only /ro.
+func runGuest(t testing.TB, ctx context.Context, img *Image, cpus int, args ...string) guestRun {
+	t.Helper()
+	r := guestRun{data: t.TempDir(), ro: t.TempDir(), outside: t.TempDir(), stats: new(Stats)}
+	if err := os.WriteFile(filepath.Join(r.data, "input.txt"), []byte("input file content\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(r.outside, filepath.Join(r.data, "link")); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr, console bytes.Buffer
+	r.code, r.err = Run(ctx, img, Config{
+		Memory:  32 << 20,
+		CPUs:    cpus,
+		Program: "/bin/test-kernel",
+		Args:    args,
+		Env:     []string{"GREETING=hello world", "EMPTY="},
+		Mounts:  map[string]Mount{"/data": {Dir: r.data, Writable: true}, "/ro": {Dir: r.ro}},
+		Stdout:  &stdout, Stderr: &stderr, Console: &console,
+		Stats: r.stats,
+	})
+	r.stdout, r.stderr, r.console = stdout.String(), stderr.String(), console.String()
+	return r
+}
+
+func (r guestRun) String() string {
+	return fmt.Sprintf("exit code %d, error %v\nstdout:\n%s\nstderr:\n%s\nconsole:\n%s", r.code, r.err, r.stdout, r.stderr, r.console)
+}
+
+func TestRunGuest(t *testing.T) {
+	testenv.MustHaveKVM(t)
+	tests := []struct {
+		name    string
+		variant guestVariant
+		cpus    int
+		wantOut []string
+	}{
+		{"interface 1, two CPUs", guestVariant{1, 0}, 2, []string{
+			"argv[0]=/bin/test-kernel", "argv[1]=first", "argv[2]=exit=42",
+			"envc=4", "env=GREETING=hello world", "env=EMPTY=",
+		}},
+		{"interface 1, one CPU", guestVariant{1, 0}, 1, nil},
+		{"interface 2", guestVariant{2, 13}, 2, []string{
+			"bootargs=env=GREETING='hello world' env=EMPTY='' -- first exit=42",
+		}},
+		{"interface 3", guestVariant{3, 14}, 2, []string{
+			"bootargs=env=GREETING='hello world' env=EMPTY='' -- first exit=42",
+			"stat size 19", "directory entries: 4",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			img := buildGuest(t, tt.variant)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			r := runGuest(t, ctx, img, tt.cpus, "first", "exit=42")
+			if r.err != nil || r.code != 42 {
+				t.Fatalf("Run = %d, %v; want 42, nil\n%s", r.code, r.err, r)
+			}
+
+			wantOut := append([]string{
+				fmt.Sprintf("hello from the test kernel, uhyve interface %d", tt.variant.Interface),
+				"hello from the test kernel",
+				fmt.Sprintf("cpus online: %d", tt.cpus),
+				"read 19 bytes: input file content",
+				"after lseek: file ",
+				"output size 27",
+				"unlink ok",
+				"read-only mount: open for writing returns -30",
+				"exiting with 42",
+			}, tt.wantOut...)
+			for _, line := range wantOut {
+				if !strings.Contains(r.stdout, line+"\n") {
+					t.Errorf("stdout lacks the line %q", line)
+				}
+			}
+			if r.stderr != "stderr works\n" {
+				t.Errorf("stderr = %q, want %q", r.stderr, "stderr works\n")
+			}
+			for _, line := range []string{"test kernel: console byte output", "test kernel: console buffer output"} {
+				if !strings.Contains(r.console, line+"\n") {
+					t.Errorf("console lacks %q", line)
+				}
+			}
+			if tt.cpus > 1 && !strings.Contains(r.console, "cpu 1 is up\n") {
+				t.Errorf("console lacks the application processor's line")
+			}
+			if t.Failed() {
+				t.Logf("%s", r)
+			}
+
+			out, err := os.ReadFile(filepath.Join(r.data, "output.txt"))
+			if err != nil || string(out) != "written by the test kernel\n" {
+				t.Errorf("output.txt = %q, %v", out, err)
+			}
+			if _, err := os.Stat(filepath.Join(r.data, "tmp.txt")); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("tmp.txt was not unlinked: %v", err)
+			}
+			if entries, _ := os.ReadDir(r.ro); len(entries) != 0 {
+				t.Errorf("the read-only mount gained files: %v", entries)
+			}
+			if tt.variant.Interface >= 3 {
+				if info, err := os.Stat(filepath.Join(r.data, "newdir")); err != nil || !info.IsDir() {
+					t.Errorf("Mkdir did not create newdir: %v", err)
+				}
+			}
+			if r.stats.Hypercalls.Load() == 0 || r.stats.Exits.Load() < r.stats.Hypercalls.Load() {
+				t.Errorf("stats: %d exits, %d hypercalls", r.stats.Exits.Load(), r.stats.Hypercalls.Load())
+			}
+		})
+	}
+}
+
+func TestRunGuestEscapeDenied(t *testing.T) {
+	testenv.MustHaveKVM(t)
+	for _, version := range []int{1, 3} {
+		t.Run(fmt.Sprintf("interface %d", version), func(t *testing.T) {
+			img := buildGuest(t, guestVariant{version, 0})
+			r := runGuest(t, context.Background(), img, 1, "mode=escape")
+			if r.err != nil || r.code != 0 {
+				t.Fatalf("Run = %d, %v; want 0 (every escape denied)\n%s", r.code, r.err, r)
+			}
+			for _, line := range []string{
+				"open /outside.txt -> -2",
+				"open /data/../outside.txt -> -2",
+				"open /data/link/escaped.txt -> -13",
+				"open /ro/new.txt -> -30",
+				"open relative.txt -> -2",
+			} {
+				if !strings.Contains(r.stdout, line+"\n") {
+					t.Errorf("stdout lacks %q\n%s", line, r)
+				}
+			}
+			for _, dir := range []string{r.outside, r.ro} {
+				if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+					t.Errorf("files were created in %s: %v", dir, entries)
+				}
+			}
+			for _, name := range []string{"outside.txt", "victim.txt"} {
+				if _, err := os.Stat(filepath.Join(filepath.Dir(r.data), name)); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("%s exists next to the mount folder", name)
+				}
+			}
+		})
+	}
+}
+
+func TestRunGuestBadHypercallAddress(t *testing.T) {
+	testenv.MustHaveKVM(t)
+	for _, tt := range []struct {
+		version int
+		addr    string
+	}{{1, "0xfffff000"}, {3, "0xdead00000000"}} {
+		t.Run(fmt.Sprintf("interface %d", tt.version), func(t *testing.T) {
+			r := runGuest(t, context.Background(), buildGuest(t, guestVariant{tt.version, 0}), 1, "mode=badptr")
+			if r.err == nil {
+				t.Fatalf("Run succeeded with exit code %d\n%s", r.code, r)
+			}
+			if !errors.Is(r.err, ErrBadHypercall) {
+				t.Errorf("error does not wrap ErrBadHypercall: %v", r.err)
+			}
+			var ve *VCPUError
+			if !errors.As(r.err, &ve) || !ve.HaveRegs {
+				t.Fatalf("error is no *VCPUError with registers: %v", r.err)
+			}
+			msg := r.err.Error()
+			for _, want := range []string{"FileOpen", tt.addr, "outside guest memory", "rip ", "cr3 "} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("error lacks %q:\n%s", want, msg)
+				}
+			}
+			if r.code != -1 {
+				t.Errorf("exit code %d, want -1", r.code)
+			}
+		})
+	}
+}
+
+func TestRunGuestTripleFault(t *testing.T) {
+	testenv.MustHaveKVM(t)
+	r := runGuest(t, context.Background(), buildGuest(t, guestVariant{1, 0}), 2, "mode=triple")
+	var exit *kvm.ExitError
+	if !errors.As(r.err, &exit) || exit.Reason != kvm.ExitShutdown {
+		t.Fatalf("Run error = %v, want a KVM_EXIT_SHUTDOWN ExitError\n%s", r.err, r)
+	}
+	var ve *VCPUError
+	if !errors.As(r.err, &ve) || ve.VCPU != 0 || !ve.HaveRegs {
+		t.Errorf("error is no *VCPUError of vCPU 0 with registers: %v", r.err)
+	}
+	if !strings.Contains(r.err.Error(), "triple fault") || !strings.Contains(r.err.Error(), "rip ") {
+		t.Errorf("error does not explain the shutdown with a register dump:\n%v", r.err)
+	}
+}
+
+func TestRunGuestStoppedByContext(t *testing.T) {
+	testenv.MustHaveKVM(t)
+	img := buildGuest(t, guestVariant{3, 0})
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	r := runGuest(t, ctx, img, 2, "mode=spin")
+	elapsed := time.Since(start)
+	if !errors.Is(r.err, context.DeadlineExceeded) {
+		t.Fatalf("Run error = %v, want one wrapping context.DeadlineExceeded\n%s", r.err, r)
+	}
+	if elapsed > 10*time.Second {
+		t.Errorf("Run returned %v after the deadline of 500ms", elapsed)
+	}
+	var ve *VCPUError
+	if !errors.As(r.err, &ve) || ve.VCPU != 0 || !ve.HaveRegs || ve.Regs.RIP == 0 {
+		t.Errorf("error does not carry vCPU 0's registers: %v", r.err)
+	}
+}
+
+func TestRunGuestUnknownPort(t *testing.T) {
+	testenv.MustHaveKVM(t)
+	r := runGuest(t, context.Background(), buildGuest(t, guestVariant{1, 0}), 1, "mode=badport")
+	if r.err == nil || !strings.Contains(r.err.Error(), "unknown port 0x1234") {
+		t.Fatalf("Run error = %v, want one naming port 0x1234\n%s", r.err, r)
+	}
+}
+
+func TestRunRejectsConfig(t *testing.T) {
+	img := mustInspect(t, testKernel(kernelOptions{}))
+	tests := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"odd memory size", Config{Memory: 5 << 19}, "multiple of 2 MiB"},
+		{"bad environment", Config{Env: []string{"NOVALUE"}}, "KEY=VALUE"},
+		{"NUL in an argument", Config{Args: []string{"a\x00b"}}, "NUL"},
+		{"too many arguments", Config{Args: make([]string, maxArgs)}, "at most 128"},
+		{"relative mount point", Config{Mounts: map[string]Mount{"data": {Dir: t.TempDir()}}}, "not an absolute guest path"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, err := Run(context.Background(), img, tt.cfg)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || code != -1 {
+				t.Errorf("Run = %d, %v; want -1 and an error mentioning %q", code, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestConfigCmdlinePadsEnvironment(t *testing.T) {
+	argv, env, err := Config{Env: []string{"A=1"}}.cmdline()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(argv) != 1 || argv[0] != defaultProgram {
+		t.Errorf("argv = %q, want the default program name only", argv)
+	}
+	if len(env) != minEnvEntries || env[0] != "A=1" || !strings.HasPrefix(env[1], "HERMIT_ENV_PADDING_") {
+		t.Errorf("env = %q, want A=1 padded to %d entries", env, minEnvEntries)
+	}
+}
+
+// TestRunRealImage boots uhyve's prebuilt hello_world when
+// OSVM_HERMIT_IMAGES names their folder. With hardware virtualization it
+// exits with 0. On a PVM host, where KVM emulates guest ring 0, its first
+// XGETBV or SSE instruction stops it, and the error must name that
+// instruction and its address.
+func TestRunRealImage(t *testing.T) {
+	testenv.MustHaveKVM(t)
+	img, err := InspectFile(filepath.Join(realImagesDir(t), "hello_world"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var stdout, console bytes.Buffer
+	code, err := Run(ctx, img, Config{Stdout: &stdout, Console: &console})
+	if err == nil {
+		if code != 0 || !strings.Contains(stdout.String(), "Hello, world!") {
+			t.Errorf("hello_world exited %d with output %q", code, stdout.String())
+		}
+		return
+	}
+	if !strings.Contains(console.String(), "Welcome to Hermit") {
+		t.Errorf("the kernel printed no welcome line before failing; console:\n%s", console.String())
+	}
+	var ve *VCPUError
+	if !errors.As(err, &ve) || ve.Instruction == nil || !isEmulationFailure(ve.Err) {
+		t.Fatalf("hello_world failed without naming a rejected instruction: %v", err)
+	}
+	if !strings.Contains(err.Error(), fmt.Sprintf("at RIP %#x", ve.Regs.RIP)) {
+		t.Errorf("error does not give the instruction's address:\n%v", err)
+	}
+	if name := describeInstruction(ve.Instruction); name == "" {
+		t.Errorf("instruction % x is not recognized", ve.Instruction)
+	}
+	t.Logf("hello_world stopped as expected on this host: %v", strings.SplitN(err.Error(), "\n", 2)[0])
+}
+
+// BenchmarkBootToExit measures Run of the test kernel from creating the VM
+// to the Exit hypercall, and reports the VM exits per boot.
+func BenchmarkBootToExit(b *testing.B) {
+	testenv.MustHaveKVM(b)
+	for _, tt := range []struct {
+		variant guestVariant
+		cpus    int
+	}{{guestVariant{1, 0}, 1}, {guestVariant{3, 14}, 1}, {guestVariant{3, 14}, 2}} {
+		b.Run(fmt.Sprintf("interface%d/cpus%d", tt.variant.Interface, tt.cpus), func(b *testing.B) {
+			img := buildGuest(b, tt.variant)
+			var exits, hypercalls uint64
+			b.ResetTimer()
+			for b.Loop() {
+				r := runGuest(b, context.Background(), img, tt.cpus, "exit=3")
+				if r.err != nil || r.code != 3 {
+					b.Fatalf("Run = %d, %v", r.code, r.err)
+				}
+				exits += r.stats.Exits.Load()
+				hypercalls += r.stats.Hypercalls.Load()
+			}
+			b.ReportMetric(float64(exits)/float64(b.N), "exits/boot")
+			b.ReportMetric(float64(hypercalls)/float64(b.N), "hypercalls/boot")
+		})
+	}
+}

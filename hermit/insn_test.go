@@ -1,0 +1,74 @@
+package hermit
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestDescribeInstruction(t *testing.T) {
+	tests := []struct {
+		bytes []byte
+		want  string
+	}{
+		{[]byte{0x0f, 0x01, 0xd0, 0x48}, "xgetbv"},
+		{[]byte{0x0f, 0x01, 0xd1}, "xsetbv"},
+		{[]byte{0x0f, 0x57, 0xc0}, "xorps"},
+		{[]byte{0x66, 0x0f, 0xef, 0xc0}, "pxor"},
+		{[]byte{0x66, 0x41, 0x0f, 0x74, 0x07}, "pcmpeqb"},
+		{[]byte{0xf2, 0x0f, 0x59, 0xc1}, "mulsd"},
+		{[]byte{0xf3, 0x48, 0x0f, 0x2a, 0xc0}, "cvtsi2ss"},
+		{[]byte{0x48, 0x0f, 0xae, 0x20}, "xsave"},
+		{[]byte{0x0f, 0xae, 0x28}, "xrstor"},
+		{[]byte{0x0f, 0xae, 0xf0}, "mfence"},
+		{[]byte{0x48, 0x0f, 0xc7, 0xf0}, "rdrand"},
+		{[]byte{0xc5, 0xf9, 0xef, 0xc0}, "a VEX-encoded (AVX) instruction"},
+		{[]byte{0x66, 0x0f, 0x38, 0x00, 0xc1}, "an SSSE3/SSE4 instruction (0f 38)"},
+		{[]byte{0x90}, ""},
+		{[]byte{0x66, 0x66}, ""},
+		{[]byte{0x0f}, ""},
+		{nil, ""},
+	}
+	for _, tt := range tests {
+		if got := describeInstruction(tt.bytes); got != tt.want {
+			t.Errorf("describeInstruction(% x) = %q, want %q", tt.bytes, got, tt.want)
+		}
+	}
+}
+
+func TestEmulationInstruction(t *testing.T) {
+	// Data words of a real failure on xgetbv: flags, then the length byte
+	// and 15 instruction bytes.
+	data := []uint64{0x1, 0x20e2c148d0010f0f, 0x48ccccccc3d00948, 0x1000}
+	got := emulationInstruction(data)
+	want := []byte{0x0f, 0x01, 0xd0, 0x48, 0xc1, 0xe2, 0x20, 0x48, 0x09, 0xd0, 0xc3, 0xcc, 0xcc, 0xcc, 0x48}
+	if !bytes.Equal(got, want) {
+		t.Errorf("emulationInstruction = % x, want % x", got, want)
+	}
+	if got := emulationInstruction([]uint64{0, 1, 2}); got != nil {
+		t.Errorf("without the instruction-bytes flag: % x, want nil", got)
+	}
+	if got := emulationInstruction([]uint64{1}); got != nil {
+		t.Errorf("with too few words: % x, want nil", got)
+	}
+}
+
+func TestVCPUErrorMessage(t *testing.T) {
+	cause := errors.New("vCPU 1: handler for OUT to port 0x440: bad")
+	e := &VCPUError{VCPU: 1, Err: cause, HaveRegs: true, Regs: Registers{RIP: 0x40123, RSP: 0x38000, CR3: 0x10000}}
+	msg := e.Error()
+	for _, want := range []string{"hermit: vCPU 1: handler", "rip 0000000000040123", "rsp 0000000000038000", "cr3 0000000000010000"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message %q lacks %q", msg, want)
+		}
+	}
+	if !errors.Is(e, cause) {
+		t.Errorf("VCPUError does not unwrap to its cause")
+	}
+
+	e = &VCPUError{VCPU: 0, Err: cause, Instruction: []byte{0x0f, 0x01, 0xd0}, HaveRegs: true, Regs: Registers{RIP: 0xc5172}}
+	if msg := e.Error(); !strings.Contains(msg, "rejected xgetbv at RIP 0xc5172 (bytes from RIP: 0f 01 d0)") {
+		t.Errorf("message %q does not name the instruction and its address", msg)
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/osvm-project/osvm/internal/testenv"
+	"github.com/osvm-project/osvm/internal/testguest"
 	"github.com/osvm-project/osvm/kvm"
 )
 
@@ -23,10 +23,7 @@ import (
 // once per variant, into a folder that TestMain removes.
 
 // guestVariant selects how the test kernel is built.
-type guestVariant struct {
-	Interface   int // the UHYVEIF note, 1 to 3
-	KernelMinor int // adds a kernel version note 0.KernelMinor.0 unless 0
-}
+type guestVariant = testguest.Variant
 
 var guestBuilds struct {
 	sync.Mutex
@@ -40,16 +37,6 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(guestBuilds.dir)
 	}
 	os.Exit(code)
-}
-
-// guestCFlags are the compiler flags of the test kernel: freestanding
-// position-independent code without SSE, so that it runs where KVM emulates
-// guest ring 0, linked into a static PIE by testdata/guest/guest.ld.
-var guestCFlags = []string{
-	"-ffreestanding", "-nostdlib", "-fpie", "-mgeneral-regs-only", "-march=x86-64", "-O2",
-	"-fno-stack-protector", "-fcf-protection=none", "-mno-red-zone", "-fno-asynchronous-unwind-tables",
-	"-fno-builtin", "-Wall", "-Wextra", "-Werror",
-	"-static-pie", "-Wl,--no-dynamic-linker", "-Wl,--build-id=none",
 }
 
 // buildGuest returns the test kernel of variant v, building it on first use.
@@ -71,20 +58,9 @@ func buildGuest(t testing.TB, v guestVariant) *Image {
 		guestBuilds.images = map[guestVariant][]byte{}
 	}
 
-	src, err := filepath.Abs(filepath.Join("testdata", "guest"))
+	out, err := testguest.Build(guestBuilds.dir, v)
 	if err != nil {
 		t.Fatal(err)
-	}
-	out := filepath.Join(guestBuilds.dir, fmt.Sprintf("kernel-v%d-%d", v.Interface, v.KernelMinor))
-	args := append([]string{fmt.Sprintf("-DUHYVEIF=%d", v.Interface)}, guestCFlags...)
-	if v.KernelMinor != 0 {
-		args = append(args, fmt.Sprintf("-DKERNEL_MINOR=%d", v.KernelMinor))
-	}
-	args = append(args, "-Wl,-T,"+filepath.Join(src, "guest.ld"), "-o", out,
-		filepath.Join(src, "start.S"), filepath.Join(src, "guest.c"))
-	cmd := exec.Command("gcc", args...)
-	if output, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the test kernel: %v\n%s\n%s", err, cmd, output)
 	}
 	data, err := os.ReadFile(out)
 	if err != nil {
@@ -151,15 +127,15 @@ func TestRunGuest(t *testing.T) {
 		cpus    int
 		wantOut []string
 	}{
-		{"interface 1, two CPUs", guestVariant{1, 0}, 2, []string{
+		{"interface 1, two CPUs", guestVariant{Interface: 1, KernelMinor: 0}, 2, []string{
 			"argv[0]=/bin/test-kernel", "argv[1]=first", "argv[2]=exit=42",
 			"envc=4", "env=GREETING=hello world", "env=EMPTY=",
 		}},
-		{"interface 1, one CPU", guestVariant{1, 0}, 1, nil},
-		{"interface 2", guestVariant{2, 13}, 2, []string{
+		{"interface 1, one CPU", guestVariant{Interface: 1, KernelMinor: 0}, 1, nil},
+		{"interface 2", guestVariant{Interface: 2, KernelMinor: 13}, 2, []string{
 			"bootargs=env=GREETING='hello world' env=EMPTY='' -- first exit=42",
 		}},
-		{"interface 3", guestVariant{3, 14}, 2, []string{
+		{"interface 3", guestVariant{Interface: 3, KernelMinor: 14}, 2, []string{
 			"bootargs=env=GREETING='hello world' env=EMPTY='' -- first exit=42",
 			"stat size 19", "directory entries: 4",
 		}},
@@ -231,7 +207,7 @@ func TestRunGuestEscapeDenied(t *testing.T) {
 	testenv.MustHaveKVM(t)
 	for _, version := range []int{1, 3} {
 		t.Run(fmt.Sprintf("interface %d", version), func(t *testing.T) {
-			img := buildGuest(t, guestVariant{version, 0})
+			img := buildGuest(t, guestVariant{Interface: version, KernelMinor: 0})
 			r := runGuest(t, context.Background(), img, 1, "mode=escape")
 			if r.err != nil || r.code != 0 {
 				t.Fatalf("Run = %d, %v; want 0 (every escape denied)\n%s", r.code, r.err, r)
@@ -268,7 +244,7 @@ func TestRunGuestBadHypercallAddress(t *testing.T) {
 		addr    string
 	}{{1, "0xfffff000"}, {3, "0xdead00000000"}} {
 		t.Run(fmt.Sprintf("interface %d", tt.version), func(t *testing.T) {
-			r := runGuest(t, context.Background(), buildGuest(t, guestVariant{tt.version, 0}), 1, "mode=badptr")
+			r := runGuest(t, context.Background(), buildGuest(t, guestVariant{Interface: tt.version, KernelMinor: 0}), 1, "mode=badptr")
 			if r.err == nil {
 				t.Fatalf("Run succeeded with exit code %d\n%s", r.code, r)
 			}
@@ -294,7 +270,7 @@ func TestRunGuestBadHypercallAddress(t *testing.T) {
 
 func TestRunGuestTripleFault(t *testing.T) {
 	testenv.MustHaveKVM(t)
-	r := runGuest(t, context.Background(), buildGuest(t, guestVariant{1, 0}), 2, "mode=triple")
+	r := runGuest(t, context.Background(), buildGuest(t, guestVariant{Interface: 1, KernelMinor: 0}), 2, "mode=triple")
 	var exit *kvm.ExitError
 	if !errors.As(r.err, &exit) || exit.Reason != kvm.ExitShutdown {
 		t.Fatalf("Run error = %v, want a KVM_EXIT_SHUTDOWN ExitError\n%s", r.err, r)
@@ -310,7 +286,7 @@ func TestRunGuestTripleFault(t *testing.T) {
 
 func TestRunGuestStoppedByContext(t *testing.T) {
 	testenv.MustHaveKVM(t)
-	img := buildGuest(t, guestVariant{3, 0})
+	img := buildGuest(t, guestVariant{Interface: 3, KernelMinor: 0})
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -330,7 +306,7 @@ func TestRunGuestStoppedByContext(t *testing.T) {
 
 func TestRunGuestUnknownPort(t *testing.T) {
 	testenv.MustHaveKVM(t)
-	r := runGuest(t, context.Background(), buildGuest(t, guestVariant{1, 0}), 1, "mode=badport")
+	r := runGuest(t, context.Background(), buildGuest(t, guestVariant{Interface: 1, KernelMinor: 0}), 1, "mode=badport")
 	if r.err == nil || !strings.Contains(r.err.Error(), "unknown port 0x1234") {
 		t.Fatalf("Run error = %v, want one naming port 0x1234\n%s", r.err, r)
 	}
@@ -416,7 +392,7 @@ func BenchmarkBootToExit(b *testing.B) {
 	for _, tt := range []struct {
 		variant guestVariant
 		cpus    int
-	}{{guestVariant{1, 0}, 1}, {guestVariant{3, 14}, 1}, {guestVariant{3, 14}, 2}} {
+	}{{guestVariant{Interface: 1, KernelMinor: 0}, 1}, {guestVariant{Interface: 3, KernelMinor: 14}, 1}, {guestVariant{Interface: 3, KernelMinor: 14}, 2}} {
 		b.Run(fmt.Sprintf("interface%d/cpus%d", tt.variant.Interface, tt.cpus), func(b *testing.B) {
 			img := buildGuest(b, tt.variant)
 			var exits, hypercalls uint64

@@ -117,12 +117,40 @@ func (c Config) cmdline() (argv, env []string, err error) {
 // Run needs read-write access to /dev/kvm. It closes the VM and every file
 // the guest opened before it returns.
 func Run(ctx context.Context, img *Image, cfg Config) (int, error) {
-	m, err := newMachine(img, cfg)
+	m, err := Boot(img, cfg)
 	if err != nil {
 		return -1, err
 	}
-	defer m.close()
-	return m.run(ctx)
+	defer m.Close()
+	return m.Run(ctx)
+}
+
+// Machine is a kernel loaded into a new virtual machine, ready to run. Boot
+// and Machine.Run split Run in two, so that a caller can confine itself in
+// between: after Boot, running the guest needs no new access to /dev/kvm
+// or to the image, only to the mounts' folders.
+type Machine struct {
+	m *machine
+}
+
+// Boot opens /dev/kvm, creates the virtual machine for img and loads it as
+// cfg says, without running it.
+func Boot(img *Image, cfg Config) (*Machine, error) {
+	m, err := newMachine(img, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Machine{m: m}, nil
+}
+
+// Run runs the guest as Run does. Call it once.
+func (m *Machine) Run(ctx context.Context) (int, error) {
+	return m.m.run(ctx)
+}
+
+// Close releases the virtual machine and every file the guest opened.
+func (m *Machine) Close() {
+	m.m.close()
 }
 
 // machine is one booted kernel: its VM, vCPUs, hypercall services and

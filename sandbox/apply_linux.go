@@ -43,6 +43,19 @@ func Apply(p *Policy, seccompProgram []byte, keep []string) error {
 	return LoadSeccompProgram(seccompProgram)
 }
 
+// Confine applies the capability and Landlock steps of Apply, without a
+// seccomp filter. The virtual machine monitor of level "unikernel" uses it
+// once it has opened /dev/kvm and loaded the image.
+func Confine(landlock *LandlockPolicy, keep []string) error {
+	if err := dropCapabilities(keep); err != nil {
+		return err
+	}
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("prctl(PR_SET_NO_NEW_PRIVS): %w", err)
+	}
+	return ApplyLandlock(landlock)
+}
+
 // dropCapabilities removes every capability not in keep from the calling
 // thread's bounding set and clears its ambient set. Both are attributes of
 // the thread, and only the thread that calls execve(2) passes them on, so

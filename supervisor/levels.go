@@ -1,7 +1,10 @@
 package supervisor
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"slices"
 	"strings"
 
@@ -38,9 +41,28 @@ func ImplementedLevels() map[config.Isolation]LevelStatus {
 		config.IsolationProcess:   {Available: true},
 		config.IsolationContainer: notYet("container"),
 		config.IsolationMicroVM:   notYet("microvm"),
-		config.IsolationUnikernel: notYet("unikernel"),
+		config.IsolationUnikernel: {Available: true},
 		config.IsolationTEE:       notYet("tee"),
 	}
+}
+
+// HostLevels narrows ImplementedLevels to this host. Level "unikernel"
+// needs read-write access to /dev/kvm.
+//
+// TODO: replace the check here with the full host report of package probe.
+func HostLevels() map[config.Isolation]LevelStatus {
+	levels := ImplementedLevels()
+	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+	switch {
+	case err == nil:
+		f.Close()
+	case errors.Is(err, fs.ErrNotExist) && kvmDeviceRegistered():
+		// osvmd itself runs with PrivateDevices=yes, which hides /dev/kvm
+		// from it but not from units that allow the device.
+	default:
+		levels[config.IsolationUnikernel] = LevelStatus{Reason: fmt.Sprintf("needs read-write access to /dev/kvm (%v)", err)}
+	}
+	return levels
 }
 
 // ChooseLevel is chooseLevel for other programs, such as osvm run.
@@ -107,4 +129,11 @@ func joinLevels(levels []config.Isolation) string {
 		names[i] = string(l)
 	}
 	return strings.Join(names, ", ")
+}
+
+// kvmDeviceRegistered reports whether the kernel has a /dev/kvm device,
+// whether or not this process can see it.
+func kvmDeviceRegistered() bool {
+	_, err := os.Stat("/sys/class/misc/kvm/dev")
+	return err == nil
 }

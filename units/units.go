@@ -73,7 +73,7 @@ func New(p *plan.Plan, planPath, launcher string) Unit {
 		// The journal names the component, not the launcher that execs it.
 		property("SyslogIdentifier", c.Name),
 	}
-	props = append(props, execProperties(&c.Exec)...)
+	props = append(props, execProperties(&c.Exec, c.User())...)
 	resources := c.Resources
 	if p.Level == config.IsolationUnikernel {
 		// The unit holds the guest's memory and the monitor's own.
@@ -91,7 +91,7 @@ func New(p *plan.Plan, planPath, launcher string) Unit {
 	return Unit{Name: Name(c.Name), Properties: props}
 }
 
-func execProperties(e *config.Exec) []sddbus.Property {
+func execProperties(e *config.Exec, user string) []sddbus.Property {
 	var props []sddbus.Property
 	if len(e.Environment) > 0 {
 		var env []string
@@ -103,8 +103,8 @@ func execProperties(e *config.Exec) []sddbus.Property {
 	if e.WorkingDirectory != "" {
 		props = append(props, property("WorkingDirectory", e.WorkingDirectory))
 	}
-	if e.User != "" {
-		props = append(props, property("User", e.User))
+	if user != "" {
+		props = append(props, property("User", user))
 	} else {
 		props = append(props, property("DynamicUser", true))
 	}
@@ -208,10 +208,26 @@ func unikernelProperties(c *config.Component) []sddbus.Property {
 			props = append(props, prop)
 		}
 	}
-	return append(props,
+	props = append(props,
 		property("DevicePolicy", "closed"),
 		property("DeviceAllow", []deviceAllow{{Path: "/dev/kvm", Access: "rw"}}),
 	)
+	var writable []string
+	for _, m := range c.Unikernel.Mounts {
+		if m.Writable {
+			writable = append(writable, "-"+m.Host)
+		}
+	}
+	if len(writable) > 0 {
+		// ProtectSystem=strict makes every path read-only, below Landlock.
+		props = append(props, property("ReadWritePaths", writable))
+	}
+	if c.User() == "" {
+		// Debian's and Fedora's udev rules give /dev/kvm to group kvm
+		// (mode 0660); a dynamic user needs that group to open it.
+		props = append(props, property("SupplementaryGroups", []string{"kvm"}))
+	}
+	return props
 }
 
 // MonitorMemory is added to a unikernel's guest memory for the unit's

@@ -1,18 +1,116 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"syscall"
 
+	"github.com/osvm-project/osvm/hermit"
+	"github.com/osvm-project/osvm/internal/config"
 	"github.com/osvm-project/osvm/internal/plan"
+	"github.com/osvm-project/osvm/sandbox"
 )
 
+// exitGuest is the exit status when the guest stops without an exit
+// hypercall: a triple fault, an instruction KVM cannot run, a bad
+// hypercall. The journal has the error and a register dump.
+const exitGuest = 4
+
+// guestMemoryAlignment is the granularity of guest memory: 2 MiB pages.
+const guestMemoryAlignment = 2 << 20
+
 // bootUnikernel boots the component's Hermit image and returns the guest's
-// exit status.
-//
-// TODO: boot through package hermit once it lands; until then a unikernel
-// component fails to start with this message.
+// exit status. The kernel's log and the guest's standard output go to
+// stdout, and so to the journal in a unit.
 func bootUnikernel(p *plan.Plan) int {
-	fmt.Fprintf(os.Stderr, "osvm-launch: component %s: isolation \"unikernel\" is not supported by this osvm-launch yet\n", p.Component.Name)
-	return exitSandbox
+	uk := &p.Component.Unikernel
+	fail := func(status int, format string, args ...any) int {
+		fmt.Fprintf(os.Stderr, "osvm-launch: component %s: "+format+"\n", append([]any{p.Component.Name}, args...)...)
+		return status
+	}
+
+	img, err := hermit.InspectFile(uk.Image)
+	if err != nil {
+		return fail(exitSandbox, "%v", err)
+	}
+	machine, err := hermit.Boot(img, guestConfig(p))
+	if err != nil {
+		return fail(exitSandbox, "boot %s: %v", uk.Image, err)
+	}
+	defer machine.Close()
+
+	// /dev/kvm is open and the image loaded: from here on the monitor needs
+	// only the mounts' folders. The capability sets are per thread, so the
+	// vCPU threads started below inherit them from this one.
+	runtime.LockOSThread()
+	if err := sandbox.Confine(monitorPolicy(p), nil); err != nil {
+		return fail(exitSandbox, "confine the monitor: %v", err)
+	}
+
+	// systemd stops a unit with SIGTERM; the guest then ends with it.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	code, err := machine.Run(ctx)
+	switch {
+	case err == nil:
+		return code & 0xff
+	case errors.Is(err, context.Canceled):
+		return fail(128+int(syscall.SIGTERM), "stopped by a signal")
+	default:
+		return fail(exitGuest, "guest stopped: %v", err)
+	}
+}
+
+// guestConfig returns the virtual machine a plan asks for.
+func guestConfig(p *plan.Plan) hermit.Config {
+	uk := &p.Component.Unikernel
+	memory := p.Component.Resources.MemoryMax
+	if memory == 0 {
+		memory = config.DefaultUnikernelMemory
+	}
+	memory = (memory + guestMemoryAlignment - 1) / guestMemoryAlignment * guestMemoryAlignment
+
+	var env []string
+	for _, k := range slices.Sorted(maps.Keys(uk.Environment)) {
+		env = append(env, k+"="+uk.Environment[k])
+	}
+	mounts := map[string]hermit.Mount{}
+	for _, m := range uk.Mounts {
+		mounts[m.Guest] = hermit.Mount{Dir: m.Host, Writable: m.Writable}
+	}
+	return hermit.Config{
+		Memory:  memory,
+		CPUs:    uk.CPUs,
+		Program: filepath.Base(uk.Image),
+		Args:    uk.Args,
+		Env:     env,
+		Mounts:  mounts,
+		Stdout:  os.Stdout,
+		Stderr:  os.Stderr,
+	}
+}
+
+// monitorPolicy is the Landlock ruleset of the monitor once the guest is
+// loaded: the mounts' folders, read-only unless writable, no TCP.
+func monitorPolicy(p *plan.Plan) *sandbox.LandlockPolicy {
+	policy := &sandbox.LandlockPolicy{
+		Required: p.Component.Sandbox.Landlock != config.LandlockBestEffort,
+		MinABI:   max(sandbox.ABINetwork, p.Component.Sandbox.LandlockMinABI),
+		Scoped:   true,
+	}
+	for _, m := range p.Component.Unikernel.Mounts {
+		access := sandbox.AccessRead
+		if m.Writable {
+			access |= sandbox.AccessWrite
+		}
+		policy.Paths = append(policy.Paths, sandbox.PathRule{Path: m.Host, Access: access})
+	}
+	return policy
 }

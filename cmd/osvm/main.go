@@ -6,6 +6,7 @@
 //
 //	osvm validate FILE...
 //	osvm run FILE
+//	osvm image inspect [--json] IMAGE
 //	osvm list [--json]
 //	osvm status [--json] NAME
 //	osvm start|stop|restart NAME
@@ -44,9 +45,10 @@ var commands = map[string]command{
 	"reload":   {"reload", "make osvmd read the configuration folder again", runReload},
 	"logs":     {"logs [-f] [-n LINES] NAME", "show a component's journal", runLogs},
 	"run":      {"run FILE", "run one component in the foreground, without osvmd", runRun},
+	"image":    {"image inspect [--json] IMAGE", "show what the unikernel loader sees in a Hermit image", runImage},
 }
 
-var order = []string{"validate", "run", "list", "status", "start", "stop", "restart", "reload", "logs"}
+var order = []string{"validate", "run", "image", "list", "status", "start", "stop", "restart", "reload", "logs"}
 
 // usageError is a mistake in the command line.
 type usageError struct{ message string }

@@ -38,7 +38,7 @@ func runRun(args []string) error {
 		}
 		return errReported
 	}
-	level, err := supervisor.ChooseLevel(c, supervisor.ImplementedLevels())
+	level, err := supervisor.ChooseLevel(c, supervisor.HostLevels())
 	if err != nil {
 		return err
 	}

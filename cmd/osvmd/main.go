@@ -58,6 +58,7 @@ func main() {
 		RuntimeDir: *runtimeDir,
 		Launcher:   *launcher,
 		Debounce:   *debounce,
+		Levels:     supervisor.HostLevels(),
 		Logger:     log,
 	})
 	if err != nil {

@@ -236,6 +236,11 @@ type Unikernel struct {
 
 	// Mounts make host folders visible to the guest's file hypercalls.
 	Mounts []Mount `json:"mounts,omitempty"`
+
+	// User is the user the monitor runs as; empty means a user that systemd
+	// allocates while the unit runs, which must then reach /dev/kvm
+	// through group kvm.
+	User string `json:"user,omitempty"`
 }
 
 // Mount makes a host folder visible to a unikernel under a guest path.
@@ -256,4 +261,13 @@ const (
 // than running a command.
 func (c *Component) RunsImage() bool {
 	return c.Unikernel.Image != "" || c.Isolation == IsolationUnikernel
+}
+
+// User returns the user the component runs as, from [exec] or
+// [unikernel]; empty means a dynamic user.
+func (c *Component) User() string {
+	if c.RunsImage() {
+		return c.Unikernel.User
+	}
+	return c.Exec.User
 }

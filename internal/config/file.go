@@ -57,6 +57,7 @@ type fileUk struct {
 	Args        []string          `toml:"args"`
 	Environment map[string]string `toml:"environment"`
 	Mounts      []fileMount       `toml:"mounts"`
+	User        string            `toml:"user"`
 }
 
 type fileMount struct {

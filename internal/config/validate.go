@@ -105,6 +105,10 @@ func (u *fileUk) check(report reporter) Unikernel {
 		CPUs:        DefaultUnikernelCPUs,
 		Args:        u.Args,
 		Environment: u.Environment,
+		User:        u.User,
+	}
+	if u.User != "" && !userName.MatchString(u.User) {
+		report("unikernel.user", "invalid user name %q: use 1-32 letters, digits, '_', '-' and '.', starting with a letter or '_', or a numeric user ID", u.User)
 	}
 	switch {
 	case u.Image == "":

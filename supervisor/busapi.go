@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -53,6 +54,21 @@ func (a API) Status(name string) (map[string]dbus.Variant, *dbus.Error) {
 	defer cancel()
 	status, err := a.s.Status(ctx, name)
 	return status, busError(err)
+}
+
+// Capabilities returns the host's capability report, as osvm doctor
+// --json prints it: facts about KVM, Landlock, seccomp, cgroups,
+// namespaces, systemd, SEV and TDX, and the status of every isolation
+// level, as JSON.
+func (a API) Capabilities() (string, *dbus.Error) {
+	if a.s.cfg.HostReport == nil {
+		return "", dbus.NewError(ErrorFailed, []any{"osvmd has no capability report"})
+	}
+	data, err := json.Marshal(a.s.cfg.HostReport)
+	if err != nil {
+		return "", busError(err)
+	}
+	return string(data), nil
 }
 
 // Start starts a component.

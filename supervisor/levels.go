@@ -1,14 +1,12 @@
 package supervisor
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"slices"
 	"strings"
 
 	"github.com/osvm-project/osvm/internal/config"
+	"github.com/osvm-project/osvm/probe"
 )
 
 // LevelStatus says whether an isolation level can run on this host, and
@@ -30,8 +28,8 @@ func (e *RefusalError) Error() string {
 }
 
 // ImplementedLevels is the status of each level as far as this osvm goes:
-// the levels it can run at all, before any host check. A host's status
-// (package probe) can only narrow it.
+// the levels it can run at all, before any host check. A host's report
+// can only narrow it (see HostLevels).
 func ImplementedLevels() map[config.Isolation]LevelStatus {
 	notYet := func(level string) LevelStatus {
 		return LevelStatus{Reason: "this version of osvm does not implement isolation level " + level + " yet"}
@@ -46,23 +44,45 @@ func ImplementedLevels() map[config.Isolation]LevelStatus {
 	}
 }
 
-// HostLevels narrows ImplementedLevels to this host. Level "unikernel"
-// needs read-write access to /dev/kvm.
-//
-// TODO: replace the check here with the full host report of package probe.
-func HostLevels() map[config.Isolation]LevelStatus {
+// HostLevels narrows ImplementedLevels with a host's report from package
+// probe: a level is available when osvm implements it and the host has
+// what it needs.
+func HostLevels(report *probe.Report) map[config.Isolation]LevelStatus {
 	levels := ImplementedLevels()
-	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
-	switch {
-	case err == nil:
-		f.Close()
-	case errors.Is(err, fs.ErrNotExist) && kvmDeviceRegistered():
-		// osvmd itself runs with PrivateDevices=yes, which hides /dev/kvm
-		// from it but not from units that allow the device.
-	default:
-		levels[config.IsolationUnikernel] = LevelStatus{Reason: fmt.Sprintf("needs read-write access to /dev/kvm (%v)", err)}
+	for _, host := range report.Levels {
+		level := config.Isolation(host.Level)
+		status, ok := levels[level]
+		if !ok || host.Available {
+			continue
+		}
+		// Both reasons count: what osvm lacks and what the host lacks.
+		var reasons []string
+		if !status.Available {
+			reasons = append(reasons, status.Reason)
+		}
+		for _, r := range host.Reasons {
+			if !strings.Contains(r, "osvm does not implement") {
+				reasons = append(reasons, r)
+			}
+		}
+		levels[level] = LevelStatus{Reason: strings.Join(reasons, "; ")}
 	}
 	return levels
+}
+
+// MarkUnimplemented turns the levels of a host report that this osvm does
+// not implement into unavailable ones, with that reason first, so that a
+// report shows what osvm can run here rather than what the host could.
+func MarkUnimplemented(report *probe.Report) {
+	implemented := ImplementedLevels()
+	for i, host := range report.Levels {
+		status := implemented[config.Isolation(host.Level)]
+		if status.Available || slices.ContainsFunc(host.Reasons, func(r string) bool { return strings.Contains(r, "osvm does not implement") }) {
+			continue
+		}
+		report.Levels[i].Available = false
+		report.Levels[i].Reasons = append([]string{status.Reason}, host.Reasons...)
+	}
 }
 
 // ChooseLevel is chooseLevel for other programs, such as osvm run.
@@ -129,11 +149,4 @@ func joinLevels(levels []config.Isolation) string {
 		names[i] = string(l)
 	}
 	return strings.Join(names, ", ")
-}
-
-// kvmDeviceRegistered reports whether the kernel has a /dev/kvm device,
-// whether or not this process can see it.
-func kvmDeviceRegistered() bool {
-	_, err := os.Stat("/sys/class/misc/kvm/dev")
-	return err == nil
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/osvm-project/osvm/internal/config"
+	"github.com/osvm-project/osvm/probe"
 )
 
 func TestChooseLevel(t *testing.T) {
@@ -71,5 +72,28 @@ func TestChooseLevel(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestHostLevels(t *testing.T) {
+	report := &probe.Report{Levels: []probe.LevelStatus{
+		{Level: probe.LevelNone, Available: true},
+		{Level: probe.LevelProcess, Reasons: []string{"Landlock is disabled"}},
+		{Level: probe.LevelContainer, Available: true},
+		{Level: probe.LevelUnikernel, Available: true},
+		{Level: probe.LevelTEE, Reasons: []string{"no AMD SEV-SNP and no Intel TDX"}},
+	}}
+	levels := HostLevels(report)
+	if !levels[config.IsolationNone].Available || !levels[config.IsolationUnikernel].Available {
+		t.Errorf("none or unikernel unavailable: %+v", levels)
+	}
+	if s := levels[config.IsolationProcess]; s.Available || s.Reason != "Landlock is disabled" {
+		t.Errorf("process = %+v, want unavailable for the host's reason", s)
+	}
+	if s := levels[config.IsolationContainer]; s.Available || !strings.Contains(s.Reason, "does not implement") {
+		t.Errorf("container = %+v, want unavailable because osvm lacks it", s)
+	}
+	if s := levels[config.IsolationTEE]; s.Available || !strings.Contains(s.Reason, "does not implement") || !strings.Contains(s.Reason, "SEV-SNP") {
+		t.Errorf("tee = %+v, want both osvm's and the host's reasons", s)
 	}
 }

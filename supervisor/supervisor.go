@@ -19,6 +19,7 @@ import (
 
 	"github.com/osvm-project/osvm/internal/config"
 	"github.com/osvm-project/osvm/internal/plan"
+	"github.com/osvm-project/osvm/probe"
 	"github.com/osvm-project/osvm/units"
 )
 
@@ -46,9 +47,10 @@ type Config struct {
 	// gathered into one reload. Default 100ms.
 	Debounce time.Duration
 
-	// Levels says which isolation levels this host can run. Default
-	// ImplementedLevels().
-	Levels map[config.Isolation]LevelStatus
+	// HostReport is the host's capability report. The supervisor chooses
+	// levels from it (see HostLevels) and serves it over D-Bus. nil means
+	// a host that offers every level osvm implements.
+	HostReport *probe.Report
 
 	// Logger receives the supervisor's log. Default slog.Default().
 	Logger *slog.Logger
@@ -70,6 +72,9 @@ type Supervisor struct {
 
 	requests chan request
 	debounce *debouncer
+
+	// levels is the status of each isolation level on this host.
+	levels map[config.Isolation]LevelStatus
 
 	// watcher watches ConfigDir; folderGone is set while the folder does
 	// not exist. Only the loop uses them.
@@ -122,8 +127,9 @@ func New(cfg Config, systemd Manager) (*Supervisor, error) {
 	if cfg.Debounce == 0 {
 		cfg.Debounce = 100 * time.Millisecond
 	}
-	if cfg.Levels == nil {
-		cfg.Levels = ImplementedLevels()
+	levels := ImplementedLevels()
+	if cfg.HostReport != nil {
+		levels = HostLevels(cfg.HostReport)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -133,6 +139,7 @@ func New(cfg Config, systemd Manager) (*Supervisor, error) {
 	}
 	s := &Supervisor{
 		cfg:        cfg,
+		levels:     levels,
 		log:        cfg.Logger,
 		systemd:    systemd,
 		requests:   make(chan request),
@@ -409,7 +416,7 @@ func (s *Supervisor) load(name string, reportInvalid bool) (want desired, valid 
 
 	// A component that cannot run at a level it accepts is refused like an
 	// invalid file: nothing starts, and a running version keeps running.
-	level, err := chooseLevel(c, s.cfg.Levels)
+	level, err := chooseLevel(c, s.levels)
 	if err != nil {
 		state.exists, state.plan, state.fileError = true, nil, ""
 		want.fileExists = true

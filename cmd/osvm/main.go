@@ -7,6 +7,7 @@
 //	osvm validate FILE...
 //	osvm run FILE
 //	osvm image inspect [--json] IMAGE
+//	osvm doctor [--json]
 //	osvm list [--json]
 //	osvm status [--json] NAME
 //	osvm start|stop|restart NAME
@@ -46,9 +47,10 @@ var commands = map[string]command{
 	"logs":     {"logs [-f] [-n LINES] NAME", "show a component's journal", runLogs},
 	"run":      {"run FILE", "run one component in the foreground, without osvmd", runRun},
 	"image":    {"image inspect [--json] IMAGE", "show what the unikernel loader sees in a Hermit image", runImage},
+	"doctor":   {"doctor [--json]", "show which isolation levels this host offers, and why not", runDoctor},
 }
 
-var order = []string{"validate", "run", "image", "list", "status", "start", "stop", "restart", "reload", "logs"}
+var order = []string{"validate", "run", "image", "doctor", "list", "status", "start", "stop", "restart", "reload", "logs"}
 
 // usageError is a mistake in the command line.
 type usageError struct{ message string }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/osvm-project/osvm/internal/config"
 	"github.com/osvm-project/osvm/internal/plan"
+	"github.com/osvm-project/osvm/probe"
 	"github.com/osvm-project/osvm/sandbox"
 	"github.com/osvm-project/osvm/supervisor"
 )
@@ -38,7 +40,7 @@ func runRun(args []string) error {
 		}
 		return errReported
 	}
-	level, err := supervisor.ChooseLevel(c, supervisor.HostLevels())
+	level, err := supervisor.ChooseLevel(c, supervisor.HostLevels(probe.Probe(context.Background())))
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -27,6 +28,7 @@ import (
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
 	"github.com/godbus/dbus/v5"
 
+	"github.com/osvm-project/osvm/probe"
 	"github.com/osvm-project/osvm/supervisor"
 )
 
@@ -58,7 +60,7 @@ func main() {
 		RuntimeDir: *runtimeDir,
 		Launcher:   *launcher,
 		Debounce:   *debounce,
-		Levels:     supervisor.HostLevels(),
+		HostReport: probeHost(log),
 		Logger:     log,
 	})
 	if err != nil {
@@ -167,4 +169,19 @@ func feedWatchdog(ctx context.Context, log *slog.Logger, s *supervisor.Superviso
 			daemon.SdNotify(false, daemon.SdNotifyWatchdog)
 		}
 	}
+}
+
+// probeHost probes the host once and logs the report: one line per
+// isolation level, with the reason a level is missing.
+func probeHost(log *slog.Logger) *probe.Report {
+	report := probe.Probe(context.Background())
+	supervisor.MarkUnimplemented(report)
+	for _, level := range report.Levels {
+		if level.Available {
+			log.Info("isolation level available", "level", string(level.Level), "notes", strings.Join(level.Notes, "; "))
+		} else {
+			log.Info("isolation level unavailable", "level", string(level.Level), "reason", strings.Join(level.Reasons, "; "))
+		}
+	}
+	return report
 }

@@ -293,6 +293,10 @@ func TestMinimumIsolationRefused(t *testing.T) {
 	if !strings.Contains(status, "Refused:") || !strings.Contains(status, "tee: ") {
 		t.Errorf("osvm status does not show the refusal:\n%s", status)
 	}
+	// The refusal names the hardware this machine lacks.
+	if !strings.Contains(status, "SEV-SNP") || !strings.Contains(status, "TDX") {
+		t.Errorf("the refusal does not name SEV-SNP and TDX:\n%s", status)
+	}
 	if list := e.output("osvm", "list"); !strings.Contains(list, "refused") {
 		t.Errorf("osvm list does not show the refusal:\n%s", list)
 	}

@@ -18,7 +18,9 @@
  * The argument mode=M selects a hostile variant instead: badptr (a
  * hypercall whose parameter address is outside guest memory), escape
  * (files outside the mount), triple (a triple fault), spin (an endless
- * loop) and badport (an OUT to a port that is no hypercall).
+ * loop), badport (an OUT to a port that is no hypercall) and halt (halting
+ * forever with interrupts off, which takes no host CPU, for tests that run
+ * many guests at once).
  *
  * Guest ring 0 may run in KVM's instruction emulator (PVM hosts), so the
  * code stays small and uses general-purpose registers only.
@@ -676,6 +678,9 @@ static void hostile(void)
 	if (seq(mode, "spin"))
 		for (;;)
 			__asm__ volatile("" ::: "memory");
+	if (seq(mode, "halt"))
+		for (;;)
+			__asm__ volatile("cli; hlt" ::: "memory");
 	if (seq(mode, "badport"))
 		__asm__ volatile("outb %%al, %%dx" : : "a"(0), "d"(0x1234));
 	if (*mode)

@@ -1,0 +1,191 @@
+package integration
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/osvm-project/osvm/internal/config"
+	"github.com/osvm-project/osvm/internal/plan"
+	"github.com/osvm-project/osvm/internal/testenv"
+	"github.com/osvm-project/osvm/internal/testguest"
+)
+
+// guestMemory is the guest size of the unikernel benchmarks.
+const guestMemory = 32 << 20
+
+// unikernelPlan writes a plan that boots the test kernel with args and
+// returns its path.
+func unikernelPlan(b *testing.B, args ...string) string {
+	b.Helper()
+	testenv.MustHaveKVM(b)
+	dir := b.TempDir()
+	kernel, err := testguest.Build(dir, testguest.Variant{Interface: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, d := range []string{"data", "ro"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "data", "input.txt"), []byte("input file content\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = strconv.Quote(a)
+	}
+	text := fmt.Sprintf(`isolation = "unikernel"
+[unikernel]
+image = %q
+args = [%s]
+mounts = [{ host = %q, guest = "/data", writable = true }, { host = %q, guest = "/ro" }]
+[resources]
+memory = "32MiB"
+`, kernel, strings.Join(quoted, ", "), filepath.Join(dir, "data"), filepath.Join(dir, "ro"))
+	c, err := config.Parse(filepath.Join(dir, "guest.toml"), []byte(text))
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := plan.New(c, config.IsolationUnikernel, filepath.Join(dir, "guest.toml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	path, err := plan.Write(dir, p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+// BenchmarkUnikernelBoot runs the test kernel through osvm-launch, from
+// exec to the guest's exit hypercall, and reports the median. make bench
+// runs it with -benchtime 20x.
+func BenchmarkUnikernelBoot(b *testing.B) {
+	launcher := filepath.Join(build(b), "osvm-launch")
+	planPath := unikernelPlan(b, "exit=0")
+	var times []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		if out, err := exec.Command(launcher, planPath).CombinedOutput(); err != nil {
+			b.Fatalf("osvm-launch: %v\n%s", err, out)
+		}
+		times = append(times, time.Since(start))
+	}
+	slices.Sort(times)
+	b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "boot-to-exit-ms")
+}
+
+// BenchmarkMonitorMemory reports osvm-launch's resident memory beyond the
+// guest memory the guest touched, for a 32 MiB guest that halts.
+func BenchmarkMonitorMemory(b *testing.B) {
+	launcher := filepath.Join(build(b), "osvm-launch")
+	planPath := unikernelPlan(b, "mode=halt")
+	for b.Loop() {
+		cmd := exec.Command(launcher, planPath)
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		total, guest, err := residentMemory(cmd.Process.Pid, guestMemory)
+		cmd.Process.Kill()
+		cmd.Wait()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(total)/(1<<20), "launcher-rss-MiB")
+		b.ReportMetric(float64(guest)/(1<<20), "guest-touched-MiB")
+		b.ReportMetric(float64(total-guest)/(1<<20), "overhead-MiB")
+	}
+}
+
+// residentMemory returns a process's resident memory and the resident part
+// of its anonymous mapping of guestSize bytes, the guest's memory, from
+// /proc/PID/smaps.
+func residentMemory(pid int, guestSize uint64) (total, guest uint64, err error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	var size uint64
+	scanner := bufio.NewScanner(f)
+	for scanner.Scan() {
+		fields := strings.Fields(scanner.Text())
+		if len(fields) < 2 {
+			continue
+		}
+		kib, _ := strconv.ParseUint(fields[1], 10, 64)
+		switch fields[0] {
+		case "Size:":
+			size = kib << 10
+		case "Rss:":
+			total += kib << 10
+			if size == guestSize {
+				guest += kib << 10
+			}
+		}
+	}
+	return total, guest, scanner.Err()
+}
+
+// BenchmarkManyGuests starts OSVM_BENCH_GUESTS (default 500) components of
+// 32 MiB guests that halt, as transient units under osvmd in the sandbox,
+// and reports how many ran at once and their launchers' mean resident
+// memory. It runs once (-benchtime 1x).
+func BenchmarkManyGuests(b *testing.B) {
+	testenv.MustHaveKVM(b)
+	want := 500
+	if n, err := strconv.Atoi(os.Getenv("OSVM_BENCH_GUESTS")); err == nil && n > 0 {
+		want = n
+	}
+	e := newEnv(b)
+	kernel, err := testguest.Build(e.bin, testguest.Variant{Interface: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e.shell(`install -D -m 0644 ` + filepath.Base(kernel) + ` /var/lib/osvm-test/kernel
+mkdir -p /var/lib/osvm-test/data /var/lib/osvm-test/ro`)
+	component := `isolation = "unikernel"
+[unikernel]
+image = "/var/lib/osvm-test/kernel"
+user = "root"
+args = ["mode=halt"]
+[resources]
+memory = "32MiB"
+`
+	for b.Loop() {
+		start := time.Now()
+		for i := range want {
+			e.writeComponent(fmt.Sprintf("g%d", i), component)
+		}
+		var active int
+		deadline := time.Now().Add(10 * time.Minute)
+		for time.Now().Before(deadline) {
+			out := e.output("systemctl", "list-units", "--no-legend", "--state=active", "osvm-g*.service")
+			active = strings.Count(out, ".service")
+			if active >= want {
+				break
+			}
+			time.Sleep(time.Second)
+		}
+		elapsed := time.Since(start)
+		rss := e.shell(`for p in $(systemctl show -p MainPID --value 'osvm-g*.service'); do [ "$p" != 0 ] && grep VmRSS /proc/$p/status; done | awk '{s+=$2; n++} END {if (n) print s/n/1024; else print 0}'`)
+		meanRSS, _ := strconv.ParseFloat(strings.TrimSpace(rss), 64)
+		b.ReportMetric(float64(active), "guests-at-once")
+		b.ReportMetric(elapsed.Seconds(), "seconds-to-start")
+		b.ReportMetric(meanRSS, "launcher-rss-MiB")
+		b.Logf("%d of %d guests active after %v; launchers' mean RSS %.1f MiB", active, want, elapsed.Round(time.Second), meanRSS)
+		if active < want {
+			b.Errorf("only %d of %d guests ran at once", active, want)
+		}
+	}
+}

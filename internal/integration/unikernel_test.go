@@ -80,6 +80,29 @@ ln -s /var/lib/osvm-test/outside /var/lib/osvm-test/data/link`)
 		}
 	})
 
+	t.Run("bad hypercall address ends with an error", func(t *testing.T) {
+		e.writeComponent("badptr", unikernelComponent("mode=badptr"))
+		e.waitFor("the guest to fail", func() (bool, string) {
+			status := e.property("osvm-badptr.service", "ExecMainStatus")
+			return status == "4", "ExecMainStatus=" + status
+		})
+		if j := e.journal("osvm-badptr.service"); !strings.Contains(j, "0xfffff000") {
+			t.Errorf("journal does not name the bad address:\n%s", j)
+		}
+	})
+
+	t.Run("malformed image is rejected", func(t *testing.T) {
+		e.shell("head -c 4096 /dev/urandom > /var/lib/osvm-test/garbage")
+		e.writeComponent("garbage", strings.Replace(unikernelComponent("exit=0"), "/var/lib/osvm-test/kernel", "/var/lib/osvm-test/garbage", 1))
+		e.waitFor("the start to fail", func() (bool, string) {
+			status := e.property("osvm-garbage.service", "ExecMainStatus")
+			return status == "3", "ExecMainStatus=" + status
+		})
+		if j := e.journal("osvm-garbage.service"); !strings.Contains(j, "kernel image rejected") {
+			t.Errorf("journal does not say why the image was rejected:\n%s", j)
+		}
+	})
+
 	t.Run("endless loop stops with the unit", func(t *testing.T) {
 		e.writeComponent("spin", unikernelComponent("mode=spin"))
 		e.waitActive("osvm-spin.service")

@@ -10,8 +10,14 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # the demo's web component; bubblewrap is the benchmarks' reference
 # sandbox.
 DEB_PACKAGES := gcc libc6-dev pkg-config libseccomp-dev systemd dbus util-linux python3 bubblewrap
+# Debian packages that make packages and its tests need besides those:
+# binutils (objdump) reads the glibc versions the binaries need, rpm
+# inspects the .rpm, lintian checks the .deb, and bash-completion and
+# polkitd let the installation test use the completion and the polkit rule.
+PACKAGING_DEB_PACKAGES := binutils rpm lintian bash-completion polkitd
+DEB_PACKAGES += $(PACKAGING_DEB_PACKAGES)
 
-.PHONY: help deps build test test-unit demo bench lint clean
+.PHONY: help deps build test test-unit demo bench lint packages clean
 
 help:
 	@echo "make build   build osvmd, osvm and osvm-launch into $(BIN)/"
@@ -19,6 +25,7 @@ help:
 	@echo "make demo    boot a private systemd and run examples/ under osvmd"
 	@echo "make bench   benchmarks, printed as figures"
 	@echo "make lint    go vet and staticcheck"
+	@echo "make packages  deb and rpm packages in dist/ (VERSION=... sets the version)"
 
 # deps installs the Debian packages that are missing. It needs root when
 # something is missing, and does nothing otherwise.
@@ -56,6 +63,12 @@ bench: build
 lint: deps
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+
+# packages builds dist/osvm_VERSION_amd64.deb and dist/osvm-VERSION.x86_64.rpm
+# with nfpm (packaging/build-packages). VERSION defaults to one derived from
+# git (packaging/version).
+packages: deps
+	GO=$(GO) ./packaging/build-packages dist
 
 clean:
 	rm -rf $(BIN) dist

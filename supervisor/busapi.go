@@ -33,10 +33,12 @@ const (
 const callTimeout = 3 * time.Minute
 
 // API is the object exported at ObjectPath. Its exported methods are the
-// D-Bus methods; who may call which is set by the bus policy
-// (packaging/dbus/org.osvm.Supervisor1.conf), not here.
+// D-Bus methods. List, Status and Capabilities are open to every caller;
+// the methods that change components are open to root and to callers that
+// polkit authorizes for ActionManage.
 type API struct {
-	s *Supervisor
+	s    *Supervisor
+	conn *dbus.Conn
 }
 
 // List returns every component: name, unit, active state, sub state and
@@ -72,22 +74,34 @@ func (a API) Capabilities() (string, *dbus.Error) {
 }
 
 // Start starts a component.
-func (a API) Start(name string) *dbus.Error {
+func (a API) Start(sender dbus.Sender, name string) *dbus.Error {
+	if err := a.authorize(sender); err != nil {
+		return err
+	}
 	return a.call(func(ctx context.Context) error { return a.s.Start(ctx, name) })
 }
 
 // Stop stops a component until it is started again.
-func (a API) Stop(name string) *dbus.Error {
+func (a API) Stop(sender dbus.Sender, name string) *dbus.Error {
+	if err := a.authorize(sender); err != nil {
+		return err
+	}
 	return a.call(func(ctx context.Context) error { return a.s.Stop(ctx, name) })
 }
 
 // Restart restarts a component.
-func (a API) Restart(name string) *dbus.Error {
+func (a API) Restart(sender dbus.Sender, name string) *dbus.Error {
+	if err := a.authorize(sender); err != nil {
+		return err
+	}
 	return a.call(func(ctx context.Context) error { return a.s.Restart(ctx, name) })
 }
 
 // Reload reads the configuration folder again.
-func (a API) Reload() *dbus.Error {
+func (a API) Reload(sender dbus.Sender) *dbus.Error {
+	if err := a.authorize(sender); err != nil {
+		return err
+	}
 	return a.call(a.s.Reload)
 }
 
@@ -135,7 +149,7 @@ func introspection() *introspect.Node {
 // ExportAPI publishes s on conn at ObjectPath and takes BusName. It fails
 // when another process, such as a second osvmd, owns the name.
 func ExportAPI(conn *dbus.Conn, s *Supervisor) error {
-	if err := conn.Export(API{s: s}, ObjectPath, Interface); err != nil {
+	if err := conn.Export(API{s: s, conn: conn}, ObjectPath, Interface); err != nil {
 		return fmt.Errorf("export %s: %w", ObjectPath, err)
 	}
 	if err := conn.Export(introspect.NewIntrospectable(introspection()), ObjectPath, "org.freedesktop.DBus.Introspectable"); err != nil {

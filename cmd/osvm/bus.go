@@ -40,7 +40,7 @@ func describeBusError(err error) error {
 	case "org.freedesktop.DBus.Error.ServiceUnknown", "org.freedesktop.DBus.Error.NameHasNoOwner":
 		return errors.New("osvmd is not running (start it with: systemctl start osvmd)")
 	case "org.freedesktop.DBus.Error.AccessDenied":
-		return fmt.Errorf("permission denied: this operation needs root (%s)", message)
+		return fmt.Errorf("permission denied: %s", message)
 	case supervisor.ErrorNoSuchComponent, supervisor.ErrorInvalidFile, supervisor.ErrorFailed:
 		return errors.New(message)
 	}

@@ -78,7 +78,7 @@ var packagedFiles = []string{
 	"/usr/sbin/osvmd",
 	"/usr/share/bash-completion/completions/osvm",
 	"/usr/share/dbus-1/system.d/org.osvm.Supervisor1.conf",
-	"/usr/share/dbus-1/system.d/org.osvm.Supervisor1.group.conf",
+	"/usr/share/polkit-1/actions/org.osvm.policy",
 	"/usr/share/man/man1/osvm.1.gz",
 	"/usr/share/man/man5/osvm.toml.5.gz",
 	"/usr/share/man/man8/osvmd.8.gz",

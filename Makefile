@@ -9,7 +9,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # util-linux (nsenter, unshare) run the integration sandbox; python3 serves
 # the demo's web component; bubblewrap is the benchmarks' reference
 # sandbox.
-DEB_PACKAGES := gcc libc6-dev pkg-config libseccomp-dev systemd dbus util-linux python3 bubblewrap
+DEB_PACKAGES := gcc libc6-dev pkg-config libseccomp-dev systemd dbus util-linux python3 bubblewrap busybox-static
 # Debian packages that make packages and its tests need besides those:
 # binutils (objdump) reads the glibc versions the binaries need, rpm
 # inspects the .rpm, lintian checks the .deb, and bash-completion and

@@ -34,6 +34,8 @@ const (
 	Equal       Compare = iota + 1 // arg == Value
 	NotEqual                       // arg != Value
 	MaskedEqual                    // arg & Mask == Value
+	Less                           // arg < Value
+	Greater                        // arg > Value
 )
 
 // Condition compares one system call argument with a value.
@@ -89,6 +91,40 @@ var modeArguments = []modeArgument{
 	{"chmod", 1}, {"fchmod", 1}, {"fchmodat", 2},
 	{"open", 2}, {"openat", 3}, {"creat", 1},
 	{"mkdir", 1}, {"mkdirat", 2}, {"mknod", 1}, {"mknodat", 2},
+}
+
+// terminalInjection are the ioctl requests that write into a terminal's
+// input queue: TIOCSTI and TIOCLINUX (asm-generic/ioctls.h).
+var terminalInjection = []uint64{0x5412, 0x541c}
+
+// ioctlAllowed returns the conditions of the strict profile's ioctl allow
+// rules: every request below, between and above those in
+// terminalInjection. The rule for requests above also matches the
+// injection requests with some of the upper 32 bits set, which the kernel
+// ignores; terminalInjectionRules(EACCES) catches those.
+func ioctlAllowed() [][]Condition {
+	sti, linux := terminalInjection[0], terminalInjection[1]
+	allowed := [][]Condition{
+		{{Index: 1, Op: Less, Value: sti}},
+		{{Index: 1, Op: Greater, Value: linux}},
+	}
+	for request := sti + 1; request < linux; request++ {
+		allowed = append(allowed, []Condition{{Index: 1, Op: Equal, Value: request}})
+	}
+	return allowed
+}
+
+// terminalInjectionRules deny the requests in terminalInjection in the
+// default profile.
+func terminalInjectionRules(errno syscall.Errno) []Rule {
+	var rules []Rule
+	for _, request := range terminalInjection {
+		rules = append(rules, Rule{
+			Syscall: "ioctl", Action: ActionErrno, Errno: errno,
+			Conditions: []Condition{{Index: 1, Op: MaskedEqual, Mask: 0xffffffff, Value: request}},
+		})
+	}
+	return rules
 }
 
 // ipprotoMPTCP is IPPROTO_MPTCP (linux/in.h).
@@ -208,6 +244,13 @@ func BuildSeccomp(profile Profile, allow, deny []string) (*SeccompPolicy, error)
 				})
 			}
 		}
+		// Pushing bytes into a terminal's input (TIOCSTI) or TIOCLINUX's
+		// equivalents would let a component type commands into the shell
+		// that started it, outside every sandbox (the kernel's
+		// dev.tty.legacy_tiocsti, Linux 6.2, turns TIOCSTI off host-wide;
+		// Debian 12 lacks it). The request number is 32 bits wide, so the
+		// upper half of the argument is masked off as the kernel does.
+		p.Rules = append(p.Rules, terminalInjectionRules(eperm)...)
 		if !slices.Contains(allow, "clone3") {
 			p.Rules = append(p.Rules, Rule{Syscall: "clone3", Action: ActionErrno, Errno: syscall.ENOSYS})
 		}
@@ -220,6 +263,17 @@ func BuildSeccomp(profile Profile, allow, deny []string) (*SeccompPolicy, error)
 			rule := Rule{Syscall: name, Action: ActionAllow}
 			if name == "socket" {
 				rule.Conditions = []Condition{notMPTCP}
+			}
+			if name == "ioctl" {
+				// Every request but the terminal injection ones, which
+				// then fail with the default EPERM (see terminalInjection).
+				for _, conditions := range ioctlAllowed() {
+					p.Rules = append(p.Rules, Rule{Syscall: name, Action: ActionAllow, Conditions: conditions})
+				}
+				// EACCES, because libseccomp rejects a rule whose action
+				// equals the default action, EPERM.
+				p.Rules = append(p.Rules, terminalInjectionRules(syscall.EACCES)...)
+				continue
 			}
 			if i := slices.IndexFunc(modeArguments, func(m modeArgument) bool { return m.name == name }); i >= 0 {
 				rule.Conditions = []Condition{{Index: modeArguments[i].index, Op: MaskedEqual, Mask: syscall.S_ISUID | syscall.S_ISGID, Value: 0}}

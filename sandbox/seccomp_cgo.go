@@ -117,6 +117,10 @@ func scmpConditions(conditions []Condition) ([]seccomp.ScmpCondition, error) {
 			cond, err = seccomp.MakeCondition(c.Index, seccomp.CompareNotEqual, c.Value)
 		case MaskedEqual:
 			cond, err = seccomp.MakeCondition(c.Index, seccomp.CompareMaskedEqual, c.Mask, c.Value)
+		case Less:
+			cond, err = seccomp.MakeCondition(c.Index, seccomp.CompareLess, c.Value)
+		case Greater:
+			cond, err = seccomp.MakeCondition(c.Index, seccomp.CompareGreater, c.Value)
 		default:
 			err = fmt.Errorf("unknown comparison %d", c.Op)
 		}
@@ -128,10 +132,10 @@ func scmpConditions(conditions []Condition) ([]seccomp.ScmpCondition, error) {
 	return out, nil
 }
 
-// CompilePlan fills in the seccomp program of a plan at level "process",
-// which osvm-launch loads. Plans at other levels need none.
+// CompilePlan fills in the seccomp program of a plan at level "process" or
+// "container", which osvm-launch loads. Plans at other levels need none.
 func CompilePlan(p *plan.Plan) error {
-	if p.Level != config.IsolationProcess || p.SeccompProgram != nil {
+	if (p.Level != config.IsolationProcess && p.Level != config.IsolationContainer) || p.SeccompProgram != nil {
 		return nil
 	}
 	policy, err := SeccompFor(&p.Component.Sandbox)

@@ -18,16 +18,16 @@ import (
 const childEnv = "OSVM_SANDBOX_TEST_CHILD"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) == "seccomp" {
-		os.Exit(seccompChild())
+	if profile := os.Getenv(childEnv); profile != "" {
+		os.Exit(seccompChild(Profile(profile)))
 	}
 	os.Exit(m.Run())
 }
 
 // seccompChild loads the default profile and reports what it denies, one
 // line per probe, on standard output.
-func seccompChild() int {
-	policy, err := BuildSeccomp(ProfileDefault, nil, nil)
+func seccompChild(profile Profile) int {
+	policy, err := BuildSeccomp(profile, nil, nil)
 	if err != nil {
 		println(err.Error())
 		return 1
@@ -60,6 +60,18 @@ func seccompChild() int {
 	report("io_uring_setup", errnoError(errno))
 	_, err = unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 262)
 	report("mptcp", err)
+	// TIOCSTI on a fresh pseudo-terminal, plainly and with the upper
+	// half of the 64-bit argument set, which the kernel ignores.
+	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err == nil {
+		c := byte('x')
+		_, _, errno := unix.Syscall(unix.SYS_IOCTL, ptmx.Fd(), unix.TIOCSTI, uintptr(unsafe.Pointer(&c)))
+		report("tiocsti", errnoError(errno))
+		_, _, errno = unix.Syscall(unix.SYS_IOCTL, ptmx.Fd(), 1<<32|unix.TIOCSTI, uintptr(unsafe.Pointer(&c)))
+		report("tiocsti-high-bits", errnoError(errno))
+		_, err = unix.IoctlGetTermios(int(ptmx.Fd()), unix.TCGETS)
+		report("tcgets", err)
+	}
 	report("getpid", nil)
 	return 0
 }
@@ -72,16 +84,28 @@ func errnoError(errno syscall.Errno) error {
 }
 
 func TestLoadSeccompProgram(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=seccomp")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("child: %v\n%s", err, out)
-	}
-	for _, want := range []string{"mount EPERM", "unshare EPERM", "io_uring_setup EPERM", "mptcp EPROTONOSUPPORT", "getpid allowed"} {
-		if !strings.Contains(string(out), want+"\n") {
-			t.Errorf("child output lacks %q:\n%s", want, out)
-		}
+	for _, tt := range []struct {
+		profile Profile
+		want    []string
+	}{
+		{ProfileDefault, []string{"mount EPERM", "unshare EPERM", "io_uring_setup EPERM", "mptcp EPROTONOSUPPORT",
+			"tiocsti EPERM", "tiocsti-high-bits EPERM", "tcgets allowed", "getpid allowed"}},
+		{ProfileStrict, []string{"mount EPERM", "unshare EPERM", "io_uring_setup EPERM", "mptcp EPERM",
+			"tiocsti EACCES", "tiocsti-high-bits EACCES", "tcgets allowed", "getpid allowed"}},
+	} {
+		t.Run(string(tt.profile), func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), childEnv+"="+string(tt.profile))
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("child: %v\n%s", err, out)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(string(out), want+"\n") {
+					t.Errorf("child output lacks %q:\n%s", want, out)
+				}
+			}
+		})
 	}
 
 	// The parent, which loaded nothing, is not filtered.

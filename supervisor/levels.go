@@ -2,6 +2,10 @@ package supervisor
 
 import (
 	"fmt"
+	"os"
+	"os/user"
+	"strconv"
+	"syscall"
 	"slices"
 	"strings"
 
@@ -37,7 +41,7 @@ func ImplementedLevels() map[config.Isolation]LevelStatus {
 	return map[config.Isolation]LevelStatus{
 		config.IsolationNone:      {Available: true},
 		config.IsolationProcess:   {Available: true},
-		config.IsolationContainer: notYet("container"),
+		config.IsolationContainer: {Available: true},
 		config.IsolationMicroVM:   notYet("microvm"),
 		config.IsolationUnikernel: {Available: true},
 		config.IsolationTEE:       notYet("tee"),
@@ -105,6 +109,12 @@ func chooseLevel(c *config.Component, host map[config.Isolation]LevelStatus) (co
 	}
 
 	candidates := possible
+	if c.Isolation == config.IsolationAuto && !containerFits(c) {
+		// A container maps its root to an unprivileged user and keeps
+		// capabilities inside its own namespaces, so "auto" does not move
+		// a component that runs as root or needs capabilities there.
+		candidates = slices.DeleteFunc(slices.Clone(possible), func(l config.Isolation) bool { return l == config.IsolationContainer })
+	}
 	if c.Isolation != config.IsolationAuto {
 		if !slices.Contains(possible, c.Isolation) {
 			return "", &RefusalError{Component: c.Name, Missing: []string{fmt.Sprintf(
@@ -130,14 +140,9 @@ func chooseLevel(c *config.Component, host map[config.Isolation]LevelStatus) (co
 	}
 	if len(missing) == 0 {
 		missing = append(missing, fmt.Sprintf("min_isolation %q is stronger than any level this component can run at (%s)", c.MinIsolation, joinLevels(possible)))
-		// Say what the host lacks too, for the levels the minimum asks for.
-		for _, level := range slices.Backward(config.Levels) {
-			if level.Rank() < c.MinIsolation.Rank() {
-				break
-			}
-			if status := host[level]; !status.Available && status.Reason != "" {
-				missing = append(missing, fmt.Sprintf("%s: %s", level, status.Reason))
-			}
+		// Say what the host lacks for the minimum itself, too.
+		if status := host[c.MinIsolation]; !status.Available && status.Reason != "" {
+			missing = append(missing, fmt.Sprintf("%s: %s", c.MinIsolation, status.Reason))
 		}
 	}
 	return "", &RefusalError{Component: c.Name, Missing: missing}
@@ -149,4 +154,32 @@ func joinLevels(levels []config.Isolation) string {
 		names[i] = string(l)
 	}
 	return strings.Join(names, ", ")
+}
+
+// kvmForDynamicUser returns why a unit with a dynamic user cannot open
+// /dev/kvm on this host, or nil when it can: such a unit reaches the device
+// only through group kvm (SupplementaryGroups=kvm), so the device must
+// belong to that group with read and write for it.
+func kvmForDynamicUser() error {
+	info, err := os.Stat("/dev/kvm")
+	if err != nil {
+		return fmt.Errorf("a dynamic user needs /dev/kvm: %w", err)
+	}
+	group, err := user.LookupGroup("kvm")
+	if err != nil {
+		return fmt.Errorf("a dynamic user reaches /dev/kvm through group kvm, which does not exist here: set [unikernel] user = \"root\", or create the group and give it /dev/kvm (udev rule, mode 0660)")
+	}
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if !ok || strconv.Itoa(int(st.Gid)) != group.Gid || info.Mode().Perm()&0o060 != 0o060 {
+		return fmt.Errorf("a dynamic user reaches /dev/kvm through group kvm, but /dev/kvm is mode %#o, group ID %d: set [unikernel] user = \"root\", or give /dev/kvm group kvm and mode 0660 (Debian's and Fedora's udev default)", info.Mode().Perm(), st.Gid)
+	}
+	return nil
+}
+
+// containerFits reports whether a command component keeps its meaning at
+// level container: it does not run as root and needs no capabilities,
+// which a container would only grant inside its own namespaces.
+func containerFits(c *config.Component) bool {
+	user := c.Exec.User
+	return user != "root" && user != "0" && len(c.Sandbox.Capabilities) == 0
 }

@@ -42,6 +42,11 @@ func TestChooseLevel(t *testing.T) {
 		{"auto command falls to process", command(config.IsolationAuto, ""), noContainer, config.IsolationProcess, nil},
 		{"auto image takes unikernel", image(config.IsolationAuto, ""), thisHost, config.IsolationUnikernel, nil},
 		{"explicit level kept", command(config.IsolationNone, ""), thisHost, config.IsolationNone, nil},
+		{"auto root command skips container", func() *config.Component {
+			c := command(config.IsolationAuto, "")
+			c.Exec.User = "root"
+			return c
+		}(), thisHost, config.IsolationProcess, nil},
 		{"minimum respected", command(config.IsolationAuto, config.IsolationContainer), noContainer, "",
 			[]string{"container: user namespaces are disabled"}},
 		{"minimum tee refused for a command", command(config.IsolationAuto, config.IsolationTEE), thisHost, "",
@@ -80,18 +85,19 @@ func TestHostLevels(t *testing.T) {
 		{Level: probe.LevelNone, Available: true},
 		{Level: probe.LevelProcess, Reasons: []string{"Landlock is disabled"}},
 		{Level: probe.LevelContainer, Available: true},
+		{Level: probe.LevelMicroVM, Available: true},
 		{Level: probe.LevelUnikernel, Available: true},
 		{Level: probe.LevelTEE, Reasons: []string{"no AMD SEV-SNP and no Intel TDX"}},
 	}}
 	levels := HostLevels(report)
-	if !levels[config.IsolationNone].Available || !levels[config.IsolationUnikernel].Available {
-		t.Errorf("none or unikernel unavailable: %+v", levels)
+	if !levels[config.IsolationNone].Available || !levels[config.IsolationUnikernel].Available || !levels[config.IsolationContainer].Available {
+		t.Errorf("none, container or unikernel unavailable: %+v", levels)
 	}
 	if s := levels[config.IsolationProcess]; s.Available || s.Reason != "Landlock is disabled" {
 		t.Errorf("process = %+v, want unavailable for the host's reason", s)
 	}
-	if s := levels[config.IsolationContainer]; s.Available || !strings.Contains(s.Reason, "does not implement") {
-		t.Errorf("container = %+v, want unavailable because osvm lacks it", s)
+	if s := levels[config.IsolationMicroVM]; s.Available || !strings.Contains(s.Reason, "does not implement") {
+		t.Errorf("microvm = %+v, want unavailable because osvm lacks it", s)
 	}
 	if s := levels[config.IsolationTEE]; s.Available || !strings.Contains(s.Reason, "does not implement") || !strings.Contains(s.Reason, "SEV-SNP") {
 		t.Errorf("tee = %+v, want both osvm's and the host's reasons", s)

@@ -417,6 +417,11 @@ func (s *Supervisor) load(name string, reportInvalid bool) (want desired, valid 
 	// A component that cannot run at a level it accepts is refused like an
 	// invalid file: nothing starts, and a running version keeps running.
 	level, err := chooseLevel(c, s.levels)
+	if err == nil && level == config.IsolationUnikernel && c.User() == "" {
+		if kvmErr := kvmForDynamicUser(); kvmErr != nil {
+			err = &RefusalError{Component: name, Missing: []string{"unikernel: " + kvmErr.Error()}}
+		}
+	}
 	if err != nil {
 		state.exists, state.plan, state.fileError = true, nil, ""
 		want.fileExists = true
@@ -424,7 +429,7 @@ func (s *Supervisor) load(name string, reportInvalid bool) (want desired, valid 
 			return want, false
 		}
 		if state.refusal != err.Error() {
-			s.log.Error("refusing to start component at a weaker isolation than it accepts", "component", name, "unit", units.Name(name), "file", path, "error", err)
+			s.log.Error("refusing to start component: no isolation level it accepts can run on this host", "component", name, "unit", units.Name(name), "file", path, "error", err)
 		}
 		state.refusal = err.Error()
 		return want, true

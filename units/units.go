@@ -73,11 +73,19 @@ func New(p *plan.Plan, planPath, launcher string) Unit {
 		// The journal names the component, not the launcher that execs it.
 		property("SyslogIdentifier", c.Name),
 	}
-	props = append(props, execProperties(&c.Exec, c.User())...)
+	exec, user := c.Exec, c.User()
+	if p.Level == config.IsolationContainer {
+		exec, user = containerExec(c)
+	}
+	props = append(props, execProperties(&exec, user)...)
 	resources := c.Resources
-	if p.Level == config.IsolationUnikernel {
+	switch {
+	case p.Level == config.IsolationUnikernel:
 		// The unit holds the guest's memory and the monitor's own.
 		resources.MemoryMax += MonitorMemory
+	case p.Level == config.IsolationContainer && resources.TasksMax > 0:
+		// The component's limit is for its own processes.
+		resources.TasksMax += ContainerLauncherTasks
 	}
 	props = append(props, resourceProperties(&resources)...)
 	props = append(props, restartProperties(&c.Restart)...)
@@ -85,6 +93,8 @@ func New(p *plan.Plan, planPath, launcher string) Unit {
 	case config.IsolationProcess:
 		props = append(props, Hardening()...)
 		props = append(props, sandboxProperties(&c.Sandbox)...)
+	case config.IsolationContainer:
+		props = append(props, containerProperties(c)...)
 	case config.IsolationUnikernel:
 		props = append(props, unikernelProperties(c)...)
 	}

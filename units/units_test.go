@@ -17,11 +17,21 @@ const (
 
 func newUnit(t *testing.T, text string) (Unit, map[string]dbus.Variant) {
 	t.Helper()
+	return newUnitAt(t, text, "")
+}
+
+// newUnitAt returns the unit of a component file run at level, or at the
+// file's own isolation when level is empty.
+func newUnitAt(t *testing.T, text string, level config.Isolation) (Unit, map[string]dbus.Variant) {
+	t.Helper()
 	c, err := config.Parse("/etc/osvm/web.toml", []byte(text))
 	if err != nil {
 		t.Fatalf("config.Parse: %v", err)
 	}
-	p, err := plan.New(c, c.Isolation, "/etc/osvm/web.toml")
+	if level == "" {
+		level = c.Isolation
+	}
+	p, err := plan.New(c, level, "/etc/osvm/web.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,5 +233,149 @@ image = "/var/lib/osvm/images/hello"
 	}
 	if got := props["MemoryMax"].Value(); got != uint64(64<<20+MonitorMemory) {
 		t.Errorf("MemoryMax = %v, want the default guest memory plus MonitorMemory", got)
+	}
+}
+
+func TestContainerProperties(t *testing.T) {
+	const file = `isolation = "container"
+[container]
+rootfs = "/var/lib/osvm/rootfs/web"
+[exec]
+command = ["/bin/sh"]
+working_directory = "/srv"
+[sandbox]
+read_write_paths = ["/var/cache"]
+capabilities = ["CAP_NET_BIND_SERVICE"]
+deny_syscalls = ["mount"]
+`
+	_, props := newUnitAt(t, file, "")
+
+	want := map[string]any{
+		"NoNewPrivileges":       true,
+		"ProtectSystem":         "strict",
+		"ProtectHome":           "yes",
+		"PrivateTmp":            true,
+		"PrivateDevices":        true,
+		"ProtectKernelTunables": true,
+		"ProtectKernelLogs":     true,
+		"ProtectControlGroups":  true,
+		"ProtectProc":           "invisible",
+		"ProcSubset":            "pid",
+		"PrivateIPC":            true,
+		"PrivateNetwork":        true,
+		"DynamicUser":           true,
+		"CapabilityBoundingSet": uint64(0),
+		"AmbientCapabilities":   uint64(0),
+		"InaccessiblePaths":     []string{"-/run/dbus", "-/run/systemd/private"},
+		"ReadWritePaths":        []string{"-/var/lib/osvm/rootfs/web/var/cache"},
+	}
+	for name, value := range want {
+		got, ok := props[name]
+		if !ok {
+			t.Errorf("property %s missing", name)
+			continue
+		}
+		if !reflect.DeepEqual(got.Value(), value) {
+			t.Errorf("%s = %#v, want %#v", name, got.Value(), value)
+		}
+	}
+
+	// These forbid or break the launcher's user namespace; the working
+	// directory is a path inside the container.
+	for _, absent := range []string{"RestrictNamespaces", "PrivateUsers", "ProtectHostname", "WorkingDirectory", "RootDirectory", "User"} {
+		if _, ok := props[absent]; ok {
+			t.Errorf("property %s set at level container", absent)
+		}
+	}
+}
+
+func TestContainerSyscallFilterOrder(t *testing.T) {
+	u, _ := newUnitAt(t, "isolation = \"container\"\nexec.command = [\"/bin/sh\"]\nsandbox.deny_syscalls = [\"mount\"]\n", "")
+	var filters []syscallFilter
+	for _, prop := range u.Properties {
+		if prop.Name == "SystemCallFilter" {
+			filters = append(filters, prop.Value.Value().(syscallFilter))
+		}
+	}
+	if len(filters) == 0 {
+		t.Fatal("no SystemCallFilter")
+	}
+	// systemd applies the entries in order: the launcher's calls come
+	// last, after the component's deny_syscalls.
+	last := filters[len(filters)-1]
+	if !last.AllowList || !reflect.DeepEqual(last.Names, containerSyscalls) {
+		t.Errorf("last SystemCallFilter = %+v, want the allow list %v", last, containerSyscalls)
+	}
+	var denied bool
+	for _, f := range filters[:len(filters)-1] {
+		if !f.AllowList && reflect.DeepEqual(f.Names, []string{"mount"}) {
+			denied = true
+		}
+	}
+	if !denied {
+		t.Errorf("deny_syscalls missing from %+v", filters)
+	}
+}
+
+func TestContainerUsers(t *testing.T) {
+	tests := []struct {
+		name      string
+		file      string
+		user      string // "" for a dynamic user
+		readWrite []string
+	}{
+		{"named user", "isolation = \"container\"\n[exec]\ncommand = [\"/bin/sh\"]\nuser = \"www-data\"\n", "www-data", nil},
+		{"dynamic user", "isolation = \"container\"\n[exec]\ncommand = [\"/bin/sh\"]\n", "", nil},
+		// "auto" may name root, for the levels where root means the host's root.
+		{"root under auto", "isolation = \"auto\"\n[exec]\ncommand = [\"/bin/sh\"]\nuser = \"root\"\n", "", nil},
+		{"uid 0 under auto", "isolation = \"auto\"\n[exec]\ncommand = [\"/bin/sh\"]\nuser = \"0\"\n", "", nil},
+		{"host root paths", "isolation = \"container\"\n[exec]\ncommand = [\"/bin/sh\"]\n[sandbox]\nread_write_paths = [\"/var/lib/x\"]\n", "", []string{"-/var/lib/x"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, props := newUnitAt(t, tt.file, config.IsolationContainer)
+			if tt.user == "" {
+				if v, ok := props["DynamicUser"]; !ok || v.Value() != true {
+					t.Errorf("DynamicUser = %v, want true", v)
+				}
+				if v, ok := props["User"]; ok {
+					t.Errorf("User = %v, want none", v)
+				}
+			} else if v := props["User"]; v.Value() != tt.user {
+				t.Errorf("User = %v, want %s", v, tt.user)
+			}
+			if tt.readWrite != nil {
+				if got := props["ReadWritePaths"].Value(); !reflect.DeepEqual(got, tt.readWrite) {
+					t.Errorf("ReadWritePaths = %v, want %v", got, tt.readWrite)
+				}
+			}
+		})
+	}
+}
+
+func TestContainerDropIn(t *testing.T) {
+	c, err := config.Parse("/etc/osvm/web.toml", []byte("isolation = \"container\"\nexec.command = [\"/bin/sh\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := plan.New(c, config.IsolationContainer, "/etc/osvm/web.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The drop-in repeats RestrictNamespaces=yes, which would forbid the
+	// container's user namespace.
+	if got := DropIn(p); got != "" {
+		t.Errorf("DropIn = %q, want none at level container", got)
+	}
+}
+
+func TestContainerTasksMax(t *testing.T) {
+	_, props := newUnitAt(t, "isolation = \"container\"\nexec.command = [\"/bin/sh\"]\nresources.tasks = 32\n", "")
+	if got := props["TasksMax"].Value(); got != uint64(32+ContainerLauncherTasks) {
+		t.Errorf("TasksMax = %v, want the component's 32 plus ContainerLauncherTasks", got)
+	}
+	_, props = newUnitAt(t, "isolation = \"container\"\nexec.command = [\"/bin/sh\"]\n", "")
+	if _, ok := props["TasksMax"]; ok {
+		t.Error("TasksMax set although the component sets no limit")
 	}
 }

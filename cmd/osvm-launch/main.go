@@ -1,6 +1,7 @@
 // Command osvm-launch is the ExecStart of every osvm component unit. It
 // reads the component's plan, written by osvmd under /run/osvm/components,
-// and replaces itself with the component's command.
+// and replaces itself with the component's command, or at level
+// "container" starts the command in a container and waits for it.
 //
 // Usage:
 //
@@ -15,9 +16,14 @@
 // component's sandbox (package sandbox): capabilities, no_new_privs,
 // Landlock, then seccomp, and the command inherits all of it.
 //
+// At level "container", osvm-launch starts itself again in new namespaces
+// as the container's PID 1, which builds the container's root and starts
+// a third run of itself that applies the sandbox and executes the command
+// (see container_linux.go).
+//
 // Exit status: the command's own status once it runs; 127 when the command
-// cannot be executed; 3 when the sandbox cannot be applied; 2 for a usage
-// error; 1 when the plan cannot be read.
+// cannot be executed; 3 when the sandbox or the container cannot be set
+// up; 2 for a usage error; 1 when the plan cannot be read.
 package main
 
 import (
@@ -56,6 +62,8 @@ func main() {
 	switch p.Level {
 	case config.IsolationUnikernel:
 		os.Exit(bootUnikernel(p))
+	case config.IsolationContainer:
+		os.Exit(runContainer(p))
 	case config.IsolationNone, config.IsolationProcess:
 	default:
 		// Never run a command with less isolation than its plan names.

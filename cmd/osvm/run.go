@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/osvm-project/osvm/internal/config"
@@ -22,8 +24,9 @@ const defaultLauncher = "/usr/libexec/osvm/osvm-launch"
 // runRun runs one component in the foreground through the same plan and
 // launcher a unit would use, without osvmd or systemd: the command's output
 // goes to the terminal and its exit status becomes osvm's. systemd's own
-// directives (resource limits, ProtectSystem= and the rest) do not apply;
-// the launcher's sandbox does.
+// directives (user, resource limits, ProtectSystem=, the network namespace
+// and the rest) do not apply, and osvm run says so; the launcher's sandbox
+// does.
 func runRun(args []string) error {
 	fs := newFlags("run")
 	if err := parseFlags(fs, args, 1); err != nil {
@@ -65,14 +68,35 @@ func runRun(args []string) error {
 		return err
 	}
 
+	if ignored := systemdOnly(c); len(ignored) > 0 {
+		fmt.Fprintf(os.Stderr, "osvm run: note: without systemd these settings do not apply: %s; only osvm-launch's own sandbox does\n", strings.Join(ignored, ", "))
+	}
+
 	cmd := exec.Command(findLauncher(), planPath)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.Env = os.Environ()
 	for k, v := range c.Exec.Environment {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	cmd.Dir = c.Exec.WorkingDirectory
-	err = cmd.Run()
+	if level != config.IsolationContainer {
+		// A container's working directory is inside its own root, which
+		// osvm-launch changes to itself.
+		cmd.Dir = c.Exec.WorkingDirectory
+	}
+
+	// Signals go to the component; osvm stays to remove the plan.
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	defer signal.Stop(signals)
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	go func() {
+		for sig := range signals {
+			cmd.Process.Signal(sig)
+		}
+	}()
+	err = cmd.Wait()
 	var exitErr *exec.ExitError
 	if errors.As(err, &exitErr) {
 		if status, ok := exitErr.Sys().(syscall.WaitStatus); ok && status.Signaled() {
@@ -99,4 +123,20 @@ func findLauncher() string {
 		}
 	}
 	return defaultLauncher
+}
+
+// systemdOnly lists the settings of c that only the unit's systemd
+// directives enforce, and so that osvm run cannot apply.
+func systemdOnly(c *config.Component) []string {
+	var keys []string
+	if c.User() != "" {
+		keys = append(keys, "user")
+	}
+	if c.Resources != (config.Resources{}) && !c.RunsImage() {
+		keys = append(keys, "[resources]")
+	}
+	if c.Isolation != config.IsolationNone && !c.RunsImage() {
+		keys = append(keys, "systemd's sandboxing directives (ProtectSystem=, PrivateNetwork=, RestrictAddressFamilies= and the rest)")
+	}
+	return keys
 }

@@ -87,11 +87,15 @@ type Component struct {
 	// MinIsolation is the weakest level the component accepts; empty
 	// means any.
 	MinIsolation Isolation `json:"min_isolation,omitempty"`
-	Exec        Exec      `json:"exec"`
-	Resources   Resources `json:"resources"`
-	Restart     Restart   `json:"restart"`
-	Sandbox     Sandbox   `json:"sandbox"`
-	Unikernel   Unikernel `json:"unikernel"`
+	Exec         Exec      `json:"exec"`
+	Resources    Resources `json:"resources"`
+	Restart      Restart   `json:"restart"`
+	Sandbox      Sandbox   `json:"sandbox"`
+	Unikernel    Unikernel `json:"unikernel"`
+
+	// Container is left out of the JSON encoding when empty, so that the
+	// plans of components without it keep their hashes.
+	Container Container `json:"container,omitzero"`
 }
 
 // Exec describes the program a component runs.
@@ -248,6 +252,14 @@ type Mount struct {
 	Host     string `json:"host"`
 	Guest    string `json:"guest"`
 	Writable bool   `json:"writable,omitempty"`
+}
+
+// Container describes the root file system of a component at level
+// "container".
+type Container struct {
+	// Rootfs is the absolute path of the folder that becomes the
+	// container's root; empty means the host's root, mounted read-only.
+	Rootfs string `json:"rootfs,omitempty"`
 }
 
 // Defaults and limits of the [unikernel] table.

@@ -12,6 +12,7 @@ type file struct {
 	Restart      fileRst   `toml:"restart"`
 	Sandbox      fileSbx   `toml:"sandbox"`
 	Unikernel    fileUk    `toml:"unikernel"`
+	Container    fileCtr   `toml:"container"`
 }
 
 type fileExec struct {
@@ -64,4 +65,8 @@ type fileMount struct {
 	Host     string `toml:"host"`
 	Guest    string `toml:"guest"`
 	Writable bool   `toml:"writable"`
+}
+
+type fileCtr struct {
+	Rootfs string `toml:"rootfs"`
 }

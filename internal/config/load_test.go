@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -109,6 +110,56 @@ mounts = [{ host = "/srv/data", guest = "/data" }, { host = "/var/lib/hello/", g
 	}
 	if c.Resources.MemoryMax != DefaultUnikernelMemory {
 		t.Errorf("MemoryMax = %d, want the default guest memory %d", c.Resources.MemoryMax, DefaultUnikernelMemory)
+	}
+}
+
+func TestParseContainer(t *testing.T) {
+	tests := []struct {
+		name string
+		text string
+		want Container
+	}{
+		{"rootfs", "isolation = \"container\"\n[container]\nrootfs = \"/var/lib/osvm/rootfs/web/\"\n[exec]\ncommand = [\"/bin/sh\"]\n", Container{Rootfs: "/var/lib/osvm/rootfs/web"}},
+		{"host root", "isolation = \"container\"\n[exec]\ncommand = [\"/bin/sh\"]\n", Container{}},
+		{"empty table", "isolation = \"container\"\n[container]\n[exec]\ncommand = [\"/bin/sh\"]\n", Container{}},
+		{"auto with minimum", "isolation = \"auto\"\nmin_isolation = \"container\"\n[container]\nrootfs = \"/srv/root\"\n[exec]\ncommand = [\"/bin/sh\"]\n", Container{Rootfs: "/srv/root"}},
+		{"auto without rootfs", "isolation = \"auto\"\n[container]\n[exec]\ncommand = [\"/bin/sh\"]\n", Container{}},
+		{"named user", "isolation = \"container\"\n[exec]\ncommand = [\"/bin/sh\"]\nuser = \"www-data\"\n", Container{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse("/etc/osvm/box.toml", []byte(tt.text))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if c.Container != tt.want {
+				t.Errorf("Container = %+v, want %+v", c.Container, tt.want)
+			}
+		})
+	}
+}
+
+// Plans hash the JSON encoding of a component, so a component without
+// [container] must encode as it did before the table existed.
+func TestContainerOmittedFromJSON(t *testing.T) {
+	c, err := Parse("/etc/osvm/a.toml", []byte(`exec.command = ["/bin/true"]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(data), `"container"`) {
+		t.Errorf("JSON of a component without [container] has the key: %s", data)
+	}
+	c.Container.Rootfs = "/srv/root"
+	data, err = json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), `"container":{"rootfs":"/srv/root"}`) {
+		t.Errorf("JSON of a component with a rootfs lacks it: %s", data)
 	}
 }
 
@@ -334,6 +385,46 @@ func TestParseErrors(t *testing.T) {
 			name: "auto as minimum",
 			text: "isolation = \"auto\"\nmin_isolation = \"auto\"\n[exec]\ncommand = [\"/bin/true\"]\n",
 			want: []string{`/etc/osvm/web.toml:2: min_isolation: "auto" is not a level`},
+		},
+		{
+			name: "relative rootfs",
+			text: "isolation = \"container\"\n[container]\nrootfs = \"rootfs\"\n[exec]\ncommand = [\"/bin/sh\"]\n",
+			want: []string{`/etc/osvm/web.toml:3: container.rootfs: "rootfs" is not an absolute path`},
+		},
+		{
+			name: "host root as rootfs",
+			text: "isolation = \"container\"\n[container]\nrootfs = \"/\"\n[exec]\ncommand = [\"/bin/sh\"]\n",
+			want: []string{`/etc/osvm/web.toml:3: container.rootfs: "/" is the host's root: leave rootfs out`},
+		},
+		{
+			name: "container table at level process",
+			text: "isolation = \"process\"\n[container]\nrootfs = \"/srv/root\"\n[exec]\ncommand = [\"/bin/sh\"]\n",
+			want: []string{`/etc/osvm/web.toml:2: container: [container] needs isolation = "container" or "auto"`},
+		},
+		{
+			name: "rootfs with auto and no minimum",
+			text: "isolation = \"auto\"\n[container]\nrootfs = \"/srv/root\"\n[exec]\ncommand = [\"/bin/sh\"]\n",
+			want: []string{`/etc/osvm/web.toml:3: container.rootfs: a rootfs needs level "container"`},
+		},
+		{
+			name: "container table with unikernel",
+			text: "isolation = \"unikernel\"\n[unikernel]\nimage = \"/img\"\n[container]\nrootfs = \"/srv/root\"\n",
+			want: []string{`/etc/osvm/web.toml:4: container: a component that boots an image has no [container] table`},
+		},
+		{
+			name: "container mapped to root",
+			text: "isolation = \"container\"\n[exec]\ncommand = [\"/bin/sh\"]\nuser = \"root\"\n",
+			want: []string{`/etc/osvm/web.toml:4: exec.user: at isolation "container" the command runs as root inside the container`},
+		},
+		{
+			name: "misspelled container key",
+			text: "isolation = \"container\"\n[container]\nroot_fs = \"/srv/root\"\n[exec]\ncommand = [\"/bin/sh\"]\n",
+			want: []string{`/etc/osvm/web.toml:3: unknown key "container.root_fs" (did you mean "rootfs"?)`},
+		},
+		{
+			name: "rootfs of the wrong type",
+			text: "isolation = \"container\"\n[container]\nrootfs = 1\n[exec]\ncommand = [\"/bin/sh\"]\n",
+			want: []string{`/etc/osvm/web.toml:3: container.rootfs: wrong type: got an integer, want a string`},
 		},
 		{
 			name: "invalid file name",

@@ -84,11 +84,15 @@ func (f *file) component(name string, isDefined defined) (*Component, []invalidV
 			report("exec", `a component that boots an image has no [exec] table: remove [exec] or [unikernel]`)
 		}
 		c.Unikernel = f.Unikernel.check(report)
+		if isDefined("container") {
+			report("container", `a component that boots an image has no [container] table: remove [container]`)
+		}
 	default:
 		if isDefined("unikernel") {
 			report("unikernel", `[unikernel] needs isolation = "unikernel"`)
 		}
 		f.Exec.check(report)
+		c.Container = f.Container.check(report, c, isDefined("container"))
 	}
 	c.Resources = f.Resources.check(report)
 	c.Restart = f.Restart.check(report)
@@ -142,6 +146,46 @@ func (u *fileUk) check(report reporter) Unikernel {
 }
 
 type reporter func(key, format string, args ...any)
+
+// check validates the [container] table of component c, whose isolation
+// and [exec] table are already set. defined reports whether the file has
+// the table.
+func (f *fileCtr) check(report reporter, c *Component, defined bool) Container {
+	// Inside the container the command is root; exec.user is the host user
+	// that root maps to, and that must not be the host's root.
+	if c.Isolation == IsolationContainer && (c.Exec.User == "root" || c.Exec.User == "0") {
+		report("exec.user", `at isolation "container" the command runs as root inside the container, and user names the unprivileged host user that this root maps to: remove user for a dynamic user, or name another user`)
+	}
+
+	var ctr Container
+	switch {
+	case !defined:
+		return ctr
+	case c.Isolation != IsolationContainer && c.Isolation != IsolationAuto:
+		report("container", `[container] needs isolation = "container" or "auto"`)
+		return ctr
+	}
+
+	switch rootfs := f.Rootfs; {
+	case rootfs == "":
+		// No rootfs: the container runs on the host's root, read-only.
+	case strings.ContainsRune(rootfs, 0):
+		report("container.rootfs", "%q contains a NUL byte", rootfs)
+	case !filepath.IsAbs(rootfs):
+		report("container.rootfs", "%q is not an absolute path", rootfs)
+	case filepath.Clean(rootfs) == "/":
+		report("container.rootfs", `"/" is the host's root: leave rootfs out to run on the host's root, read-only`)
+	default:
+		ctr.Rootfs = filepath.Clean(rootfs)
+	}
+
+	// At a weaker level the command would run on the host's root instead
+	// of the rootfs.
+	if ctr.Rootfs != "" && c.Isolation == IsolationAuto && c.MinIsolation.Rank() < IsolationContainer.Rank() {
+		report("container.rootfs", `a rootfs needs level "container": set isolation = "container", or min_isolation = "container" with isolation = "auto"`)
+	}
+	return ctr
+}
 
 func (e *fileExec) check(report reporter) {
 	switch {

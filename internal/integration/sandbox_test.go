@@ -65,6 +65,7 @@ var escapeAttempts = map[string]outcome{
 	"ioperm":                  syscallDenied,
 	"open_by_handle_at":       syscallDenied,
 	"mptcp-socket":            {"EPROTONOSUPPORT"},
+	"tiocsti":                 {"EPERM", "ENOENT", "EACCES"},
 	"i386-syscall-int80":      {"killed SYS"},
 	"x32-syscall":             {"killed SYS"},
 	"connect-system-bus":      {"EACCES", "ENOENT", "ECONNREFUSED"},

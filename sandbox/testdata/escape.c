@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/swap.h>
 #include <sys/socket.h>
@@ -208,6 +209,9 @@ int main(int argc, char **argv) {
 	attempt("ioperm", syscall(SYS_ioperm, 0x80, 1, 1));
 	attempt("open_by_handle_at", syscall(SYS_open_by_handle_at, -1, NULL, 0));
 	attempt("mptcp-socket", socket(AF_INET, SOCK_STREAM, IPPROTO_MPTCP));
+	char c = 'x';
+	int pty = open("/dev/ptmx", O_RDWR | O_NOCTTY);
+	attempt("tiocsti", pty < 0 ? -1 : ioctl(pty, TIOCSTI, &c));
 	in_child("i386-syscall-int80", i386_getpid);
 	in_child("x32-syscall", x32_getpid);
 

@@ -108,7 +108,7 @@ func TestHosts(t *testing.T) {
 			levels: []LevelStatus{
 				available(LevelNone),
 				available(LevelProcess),
-				available(LevelContainer),
+				unavailable(LevelContainer, "needs user namespaces created by unprivileged users, but kernel.apparmor_restrict_unprivileged_userns is 1: set it to 0, or give osvm-launch an AppArmor profile that allows userns"),
 				unavailable(LevelMicroVM, microVMMissing),
 				available(LevelUnikernel),
 				unavailable(LevelTEE, intelOldTDX),
@@ -142,7 +142,7 @@ func TestHosts(t *testing.T) {
 			levels: []LevelStatus{
 				available(LevelNone),
 				available(LevelProcess),
-				available(LevelContainer),
+				unavailable(LevelContainer, "needs user namespaces created by unprivileged users, but kernel.apparmor_restrict_unprivileged_userns is 1: set it to 0, or give osvm-launch an AppArmor profile that allows userns"),
 				unavailable(LevelMicroVM, microVMMissing),
 				available(LevelUnikernel),
 				available(LevelTEE),

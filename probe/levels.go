@@ -145,9 +145,14 @@ func userNamespaceProblem(u *UserNamespaces) string {
 		return fmt.Sprintf("needs user namespaces, but the probe could not read their limit (%v)", u.MaxError)
 	case u.Max <= 0:
 		return fmt.Sprintf("needs user namespaces, but user.max_user_namespaces is %d: set it above 0 with sysctl, for example in /etc/sysctl.d/", u.Max)
+
+	// osvm-launch creates a container's user namespace as the unit's
+	// unprivileged user, so the distributions' limits on that apply.
+	case u.UnprivilegedClone != nil && !*u.UnprivilegedClone:
+		return "needs user namespaces created by unprivileged users, but kernel.unprivileged_userns_clone is 0: set it to 1 with sysctl, for example in /etc/sysctl.d/"
+	case u.AppArmorRestricted != nil && *u.AppArmorRestricted:
+		return "needs user namespaces created by unprivileged users, but kernel.apparmor_restrict_unprivileged_userns is 1: set it to 0, or give osvm-launch an AppArmor profile that allows userns"
 	}
-	// systemd creates a unit's user namespace as root, so
-	// unprivileged_userns_clone and AppArmor's restriction do not apply.
 	return ""
 }
 

@@ -158,9 +158,15 @@ func TestLevelReasons(t *testing.T) {
 			name: "unprivileged user namespaces off",
 			change: func(f *Facts) {
 				f.UserNamespaces.UnprivilegedClone = no()
+			},
+			want: unavailable(LevelContainer, "needs user namespaces created by unprivileged users, but kernel.unprivileged_userns_clone is 0: set it to 1 with sysctl, for example in /etc/sysctl.d/"),
+		},
+		{
+			name: "AppArmor restricts unprivileged user namespaces",
+			change: func(f *Facts) {
 				f.UserNamespaces.AppArmorRestricted = yes()
 			},
-			want: available(LevelContainer),
+			want: unavailable(LevelContainer, "needs user namespaces created by unprivileged users, but kernel.apparmor_restrict_unprivileged_userns is 1: set it to 0, or give osvm-launch an AppArmor profile that allows userns"),
 		},
 		{
 			name: "no cgroups",

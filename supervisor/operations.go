@@ -209,7 +209,9 @@ func (s *Supervisor) Status(ctx context.Context, name string) (map[string]dbus.V
 		status["Refused"] = dbus.MakeVariant(c.refusal)
 		if c.plan != nil {
 			status["Plan"] = dbus.MakeVariant(c.plan.ShortHash())
-			status["Description"] = dbus.MakeVariant(c.plan.Component.Description)
+			if d := c.plan.Component.Description; d != "" {
+				status["Description"] = dbus.MakeVariant(d)
+			}
 			status["Isolation"] = dbus.MakeVariant(string(c.plan.Level))
 		}
 	}

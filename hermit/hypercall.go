@@ -234,7 +234,7 @@ func decodeHypercall(mem GuestMemory, port uint16, arg uint64, cr3 func() (uint6
 	req.Params = arg
 	params := make([]byte, size)
 	if _, err := mem.ReadAt(params, int64(arg)); err != nil || int64(arg) < 0 {
-		return request{}, badf(p.Call, port, "parameter struct at guest-physical %#x (%d bytes) is outside guest memory: %v", arg, size, err)
+		return request{}, badf(p.Call, port, "parameter struct at guest-physical %#x (%d bytes) is outside guest memory", arg, size)
 	}
 	if err := req.decodeParams(mem, params, cr3); err != nil {
 		return request{}, err
@@ -330,7 +330,7 @@ func (req *request) readPhys(mem GuestMemory, gpa, n uint64) ([]byte, error) {
 	}
 	data := make([]byte, n)
 	if _, err := mem.ReadAt(data, int64(gpa)); err != nil {
-		return nil, badf(req.Call, req.Port, "buffer at guest-physical %#x (%d bytes) is outside guest memory: %v", gpa, n, err)
+		return nil, badf(req.Call, req.Port, "buffer at guest-physical %#x (%d bytes) is outside guest memory", gpa, n)
 	}
 	return data, nil
 }
@@ -348,7 +348,7 @@ func (req *request) physRange(mem GuestMemory, gpa, n uint64) ([]physRange, erro
 	var probe [1]byte
 	for _, addr := range []uint64{gpa, gpa + n - 1} {
 		if _, err := mem.ReadAt(probe[:], int64(addr)); err != nil {
-			return nil, badf(req.Call, req.Port, "buffer at guest-physical %#x (%d bytes) is outside guest memory: %v", gpa, n, err)
+			return nil, badf(req.Call, req.Port, "buffer at guest-physical %#x (%d bytes) is outside guest memory", gpa, n)
 		}
 	}
 	return []physRange{{gpa, n}}, nil

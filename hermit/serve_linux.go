@@ -265,7 +265,7 @@ func (s *services) copyStrings(req request, what string, array uint64, strs []st
 	}
 	ptrs := make([]byte, 8*len(strs))
 	if _, err := s.mem.ReadAt(ptrs, int64(array)); err != nil || int64(array) < 0 {
-		return badf(req.Call, req.Port, "%s array at guest-physical %#x (%d entries) is outside guest memory: %v", what, array, len(strs), err)
+		return badf(req.Call, req.Port, "%s array at guest-physical %#x (%d entries) is outside guest memory", what, array, len(strs))
 	}
 	for i, str := range strs {
 		dst := binary.LittleEndian.Uint64(ptrs[8*i:])

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -88,6 +89,12 @@ func runRun(args []string) error {
 	signals := make(chan os.Signal, 4)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
 	defer signal.Stop(signals)
+	// If osvm dies, the launcher and its guest or container die with it.
+	// The signal follows the thread that started the child, so that thread
+	// stays this goroutine's.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	if err := cmd.Start(); err != nil {
 		return err
 	}
@@ -136,7 +143,7 @@ func systemdOnly(c *config.Component) []string {
 		keys = append(keys, "[resources]")
 	}
 	if c.Isolation != config.IsolationNone && !c.RunsImage() {
-		keys = append(keys, "systemd's sandboxing directives (ProtectSystem=, PrivateNetwork=, RestrictAddressFamilies= and the rest)")
+		keys = append(keys, "systemd's sandboxing directives (ProtectSystem=, RestrictAddressFamilies= and the rest)")
 	}
 	return keys
 }

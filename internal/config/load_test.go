@@ -427,6 +427,16 @@ func TestParseErrors(t *testing.T) {
 			want: []string{`/etc/osvm/web.toml:3: container.rootfs: wrong type: got an integer, want a string`},
 		},
 		{
+			name: "reserved environment variable",
+			text: "[exec]\ncommand = [\"/bin/true\"]\nenvironment = { OSVM_LAUNCH_CONTAINER_STAGE = \"exec\" }\n",
+			want: []string{`exec.environment.OSVM_LAUNCH_CONTAINER_STAGE: variable names starting with OSVM_LAUNCH_ are reserved`},
+		},
+		{
+			name: "user ID with leading zeros",
+			text: "[exec]\ncommand = [\"/bin/true\"]\nuser = \"00\"\n",
+			want: []string{`exec.user: invalid user name "00"`},
+		},
+		{
 			name: "invalid file name",
 			file: "/etc/osvm/Web_1.toml",
 			text: "[exec]\ncommand = [\"/bin/true\"]\n",

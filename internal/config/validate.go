@@ -12,6 +12,11 @@ import (
 	"unicode"
 )
 
+// reservedEnvironmentPrefix starts the environment variables through which
+// osvm-launch passes state to its own later stages; a component setting
+// one could confuse them.
+const reservedEnvironmentPrefix = "OSVM_LAUNCH_"
+
 // invalidValue is a value that decoded but is out of range or malformed.
 type invalidValue struct {
 	key     string
@@ -37,8 +42,9 @@ var (
 
 	// userName is a user name as Debian's and Fedora's tools create them
 	// (letters, digits, '_', '-' and '.', at most 32 characters, not
-	// starting with '-' or '.'), or a numeric user ID.
-	userName = regexp.MustCompile(`^([a-zA-Z_][a-zA-Z0-9_.-]{0,31}|[0-9]{1,10})$`)
+	// starting with '-' or '.'), or a numeric user ID without leading
+	// zeros, as systemd's User= takes it.
+	userName = regexp.MustCompile(`^([a-zA-Z_][a-zA-Z0-9_.-]{0,31}|0|[1-9][0-9]{0,9})$`)
 )
 
 // component validates f and converts it into a Component named name.
@@ -205,6 +211,9 @@ func (e *fileExec) check(report reporter) {
 	for variable, value := range e.Environment {
 		if !environmentName.MatchString(variable) {
 			report("exec.environment."+variable, "invalid variable name %q: use letters, digits and '_', not starting with a digit", variable)
+		}
+		if strings.HasPrefix(variable, reservedEnvironmentPrefix) {
+			report("exec.environment."+variable, "variable names starting with %s are reserved for osvm-launch's own stages", reservedEnvironmentPrefix)
 		}
 		if strings.ContainsRune(value, 0) {
 			report("exec.environment."+variable, "value contains a NUL byte")

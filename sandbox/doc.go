@@ -6,8 +6,11 @@
 // table: a Landlock ruleset (LandlockPolicy: file system paths with read,
 // write and exec rights, TCP ports, scoping) and a seccomp filter
 // (SeccompPolicy: a default action and rules with argument conditions).
-// Tests inspect both without privileges. Apply puts them into effect in the
-// order the kernel needs: capabilities, no_new_privs, Landlock, seccomp.
+// Tests inspect both without privileges. osvmd compiles the seccomp filter
+// to a BPF program with libseccomp (CompilePlan) and stores it in the plan;
+// osvm-launch, built without cgo, loads it (LoadSeccompProgram). Apply puts
+// the policy into effect in the order the kernel needs: capabilities,
+// no_new_privs, Landlock, seccomp.
 //
 // # Privileges
 //
@@ -20,8 +23,8 @@
 //
 // Landlock ABI 4 (Linux 6.7) for the TCP rules, which every policy has;
 // ABI 6 (Linux 6.12) adds scoping of abstract Unix sockets and signals
-// where available. seccomp filters are built with libseccomp (2.5.4 on
-// Debian 12), so the package needs cgo.
+// where available. Compiling seccomp filters needs libseccomp (2.5.4 on
+// Debian 12) and cgo; loading them needs neither.
 //
 // # Limitations
 //

@@ -20,7 +20,10 @@
  * (files outside the mount), triple (a triple fault), spin (an endless
  * loop), badport (an OUT to a port that is no hypercall) and halt (halting
  * forever with interrupts off, which takes no host CPU, for tests that run
- * many guests at once).
+ * many guests at once). Two modes check instructions that KVM's emulator
+ * rejects on PVM hosts: xgetbv (reads XCR0 and exits 0 when it has x87
+ * state) and nm (an SSE instruction while CR0.TS is set, which must raise
+ * #NM; with no IDT that ends in a triple fault).
  *
  * Guest ring 0 may run in KVM's instruction emulator (PVM hosts), so the
  * code stays small and uses general-purpose registers only.
@@ -678,6 +681,26 @@ static void hostile(void)
 	if (seq(mode, "spin"))
 		for (;;)
 			__asm__ volatile("" ::: "memory");
+	if (seq(mode, "xgetbv")) {
+		u64 cr4;
+		__asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
+		cr4 |= 1ull << 18; /* OSXSAVE */
+		__asm__ volatile("mov %0, %%cr4" : : "r"(cr4));
+		u32 lo, hi;
+		__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+		put("xgetbv xcr0=");
+		put_u64(((u64)hi << 32) | lo);
+		out(1);
+		sys_exit((lo & 1) ? 0 : 78);
+	}
+	if (seq(mode, "nm")) {
+		u64 cr0;
+		__asm__ volatile("mov %%cr0, %0" : "=r"(cr0));
+		cr0 |= 1ull << 3; /* TS */
+		__asm__ volatile("mov %0, %%cr0" : : "r"(cr0));
+		__asm__ volatile(".byte 0x0f, 0x57, 0xc0" ::: "memory"); /* xorps %xmm0, %xmm0 */
+		fail(77, "an SSE instruction with CR0.TS set did not raise #NM");
+	}
 	if (seq(mode, "halt"))
 		for (;;)
 			__asm__ volatile("cli; hlt" ::: "memory");

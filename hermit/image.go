@@ -339,6 +339,10 @@ func (img *Image) readSegments(phdrs []progHeader) error {
 			if ph.FileSize > ph.MemSize {
 				return rejectf("%s has p_filesz %#x larger than p_memsz %#x", what, ph.FileSize, ph.MemSize)
 			}
+			// The ELF specification allows 0, 1 and powers of two.
+			if ph.Align&(ph.Align-1) != 0 {
+				return rejectf("%s has p_align %d, which is not a power of two", what, ph.Align)
+			}
 			if _, err := fileRange(img.data, ph.Offset, ph.FileSize, what); err != nil {
 				return err
 			}

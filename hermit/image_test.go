@@ -142,6 +142,7 @@ func TestInspectRejects(t *testing.T) {
 		{"note segment past the file", edit(func(b []byte) { binary.LittleEndian.PutUint64(b[phdrField(4, 8):], 1<<40) }), "PT_NOTE segment"},
 		{"note alignment 16", edit(func(b []byte) { binary.LittleEndian.PutUint64(b[phdrField(4, 48):], 16) }), "p_align 16"},
 		{"filesz above memsz", edit(func(b []byte) { binary.LittleEndian.PutUint64(b[phdrField(1, 32):], testDataMem+1) }), "larger than p_memsz"},
+		{"load alignment not a power of two", edit(func(b []byte) { binary.LittleEndian.PutUint64(b[phdrField(1, 48):], 3) }), "p_align 3, which is not a power of two"},
 		{"segment past the file", edit(func(b []byte) { binary.LittleEndian.PutUint64(b[phdrField(1, 8):], uint64(len(b))) }), "past the end of the"},
 		{"segment wraps", edit(func(b []byte) { binary.LittleEndian.PutUint64(b[phdrField(1, 16):], ^uint64(0)-10) }), "wraps"},
 		{"segments overlap", edit(func(b []byte) { binary.LittleEndian.PutUint64(b[phdrField(1, 16):], 0x80) }), "overlaps"},

@@ -224,7 +224,8 @@ func (s *Supervisor) unitStatus(ctx context.Context, component string) (map[stri
 		return nil, fmt.Errorf("read properties of %s: %w", unit, err)
 	}
 	for _, name := range []string{"LoadState", "ActiveState", "SubState", "ActiveEnterTimestamp"} {
-		if v, ok := props[name]; ok {
+		// A timestamp of 0 means the unit never became active.
+		if v, ok := props[name]; ok && v != uint64(0) {
 			status[name] = dbus.MakeVariant(v)
 		}
 	}

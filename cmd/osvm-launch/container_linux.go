@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -84,11 +86,19 @@ func containerFailed(p *plan.Plan, format string, args ...any) int {
 func startContainer(p *plan.Plan) int {
 	if rootfs := p.Component.Container.Rootfs; rootfs != "" {
 		info, err := os.Stat(rootfs)
-		if err != nil {
+		switch {
+		case errors.Is(err, fs.ErrPermission) || errors.Is(err, fs.ErrNotExist) && underHiddenHome(rootfs):
+			return containerFailed(p, "rootfs: %v (units do not see /home, /root and /run/user, which ProtectHome=yes hides: put the rootfs elsewhere, such as /var/lib/osvm)", err)
+		case err != nil:
 			return containerFailed(p, "rootfs: %v", err)
-		}
-		if !info.IsDir() {
+		case !info.IsDir():
 			return containerFailed(p, "rootfs %s is not a folder", rootfs)
+		}
+
+		// The configuration rejects "/" by its text; a symbolic link to
+		// it is caught here, before any mount.
+		if resolved, err := filepath.EvalSymlinks(rootfs); err == nil && resolved == "/" {
+			return containerFailed(p, "rootfs %s leads to the host's root folder: give a folder of its own, or leave rootfs out for the host's root read-only", rootfs)
 		}
 	}
 
@@ -393,4 +403,15 @@ func containerExec(p *plan.Plan) int {
 		return exitSandbox
 	}
 	return launch(p)
+}
+
+// underHiddenHome reports whether path lies below a folder that
+// ProtectHome=yes hides from units.
+func underHiddenHome(path string) bool {
+	for _, hidden := range []string{"/home", "/root", "/run/user"} {
+		if path == hidden || strings.HasPrefix(path, hidden+"/") {
+			return true
+		}
+	}
+	return false
 }

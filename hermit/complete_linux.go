@@ -11,10 +11,11 @@ const cr4OSXSAVE = 1 << 18
 
 // completeRejected does what the CPU would for an instruction KVM's
 // emulator rejected, where the monitor can: XGETBV is answered from the
-// vCPU's extended control registers, and an x87 or SSE instruction while
-// CR0.TS is set raises #NM, as on hardware. It reports whether the guest
+// vCPU's extended control registers, XSAVE and XRSTOR copy state between
+// the vCPU and guest memory, and an x87 or SSE instruction while CR0.TS is
+// set raises #NM, as on hardware. It reports whether the guest
 // may go on; false leaves the exit an error.
-func completeRejected(v *kvm.VCPU, exit *kvm.ExitError) (bool, error) {
+func completeRejected(v *kvm.VCPU, mem GuestMemory, exit *kvm.ExitError) (bool, error) {
 	instruction := emulationInstruction(exit.Data)
 	if instruction == nil {
 		return false, nil
@@ -28,7 +29,7 @@ func completeRejected(v *kvm.VCPU, exit *kvm.ExitError) (bool, error) {
 		return true, inject(v, vectorNM, false)
 	}
 	if !isXGETBV(instruction) {
-		return false, nil
+		return completeXSave(v, mem, instruction)
 	}
 	if sregs.CR4&cr4OSXSAVE == 0 {
 		return true, inject(v, vectorUD, false)

@@ -3,6 +3,7 @@
 package hermit
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/osvm-project/osvm/kvm"
@@ -117,6 +118,14 @@ func setupVCPU(v *kvm.VCPU, l layout, entry uint64, cpuid []kvm.CPUIDEntry) erro
 		return err
 	}
 
+	// The x87 and SSE control words start as after FNINIT and reset
+	// (FCW 0x037f, MXCSR 0x1f80, Intel SDM volume 1, 8.1.5 and 10.2.3.1).
+	// KVM leaves both 0 on some hosts, and a kernel that saves its FPU
+	// state before loading its own would then save zeros.
+	if err := initFPUControl(v); err != nil {
+		return err
+	}
+
 	// uhyve also writes IA32_MISC_ENABLE with only fast strings enabled.
 	if err := v.SetMSRs(kvm.MSR{Index: msrIA32MiscEnable, Value: miscEnableFastStrings}); err != nil {
 		return err
@@ -128,6 +137,26 @@ func setupVCPU(v *kvm.VCPU, l layout, entry uint64, cpuid []kvm.CPUIDEntry) erro
 		if err := v.SetMPState(kvm.MPStateRunnable); err != nil {
 			return fmt.Errorf("start application processor: %w", err)
 		}
+	}
+	return nil
+}
+
+// initFPUControl sets FCW and MXCSR to their initial values in the vCPU's
+// XSAVE state.
+func initFPUControl(v *kvm.VCPU) error {
+	state, err := v.XSave()
+	if err != nil {
+		return fmt.Errorf("initialize FPU state: %w", err)
+	}
+	area := xsaveBytes(state)
+	binary.LittleEndian.PutUint16(area[0:], 0x037f)
+	binary.LittleEndian.PutUint32(area[24:], 0x1f80)
+
+	// KVM_SET_XSAVE takes a component only with its XSTATE_BV bit set.
+	bv := binary.LittleEndian.Uint64(area[xsaveHeader:])
+	binary.LittleEndian.PutUint64(area[xsaveHeader:], bv|componentX87|componentSSE)
+	if err := v.SetXSave(state); err != nil {
+		return fmt.Errorf("initialize FPU state: %w", err)
 	}
 	return nil
 }

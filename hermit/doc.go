@@ -102,14 +102,15 @@
 //
 // On hosts whose KVM emulates guest ring 0 (PVM), the emulator rejects
 // XGETBV, XSAVE and XRSTOR and most SSE instructions. The monitor answers
-// XGETBV from the vCPU's extended control registers and raises #NM for an
-// x87 or SSE instruction while CR0.TS is set, as hardware does (see
-// completeRejected); any other rejected instruction stops the guest with an
-// error that names it and its address.
+// XGETBV from the vCPU's extended control registers, performs XSAVE and
+// XRSTOR of the x87, SSE and AVX state in their standard form, and raises
+// #NM for an x87 or SSE instruction while CR0.TS is set, as hardware does
+// (see completeRejected); any other rejected instruction, such as SSE
+// arithmetic, stops the guest with an error that names it and its address.
 //
 // NOTE: the kernels tested to their exit are the test kernel in testdata
 // (interface versions 1 to 3). uhyve's prebuilt Hermit 0.6.9 images were
 // only run on a PVM host, where they print their first log lines and stop
-// at XSAVE, so how far a released kernel gets on hardware virtualization
-// is untested.
+// at their first SSE instruction, so how far a released kernel gets on
+// hardware virtualization is untested.
 package hermit

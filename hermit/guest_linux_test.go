@@ -461,3 +461,16 @@ func TestUsesFPU(t *testing.T) {
 		t.Error("isXGETBV misreads its bytes")
 	}
 }
+
+func TestRunGuestXSAVEAndXRSTOR(t *testing.T) {
+	testenv.MustHaveKVM(t)
+	r := runGuest(t, context.Background(), buildGuest(t, guestVariant{Interface: 1}), 1, "mode=xsave")
+	if r.err != nil || r.code != 0 {
+		t.Fatalf("Run = %d, %v; want exit 0 after XSAVE and XRSTOR\n%s", r.code, r.err, r)
+	}
+	for _, want := range []string{"xsave mxcsr=8064 fcw=895", "xrstor loaded mxcsr=40832"} {
+		if !strings.Contains(r.console+r.stdout, want) {
+			t.Errorf("guest output lacks %q:\n%s", want, r)
+		}
+	}
+}

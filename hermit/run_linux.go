@@ -435,7 +435,7 @@ func (m *machine) handlers(v *kvm.VCPU) kvm.Handlers {
 		InternalError: func(e *kvm.ExitError) error {
 			m.stats.Exits.Add(1)
 			if e.Suberror == kvm.InternalErrorEmulation {
-				if ok, err := completeRejected(v, e); err != nil || ok {
+				if ok, err := completeRejected(v, m.vm.Memory(), e); err != nil || ok {
 					return err
 				}
 			}

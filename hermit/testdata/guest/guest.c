@@ -23,7 +23,8 @@
  * many guests at once). Two modes check instructions that KVM's emulator
  * rejects on PVM hosts: xgetbv (reads XCR0 and exits 0 when it has x87
  * state) and nm (an SSE instruction while CR0.TS is set, which must raise
- * #NM; with no IDT that ends in a triple fault).
+ * #NM; with no IDT that ends in a triple fault), and xsave (XSAVE, then
+ * XRSTOR of a changed MXCSR and XSAVE again, exits 0 when both agree).
  *
  * Guest ring 0 may run in KVM's instruction emulator (PVM hosts), so the
  * code stays small and uses general-purpose registers only.
@@ -692,6 +693,35 @@ static void hostile(void)
 		put_u64(((u64)hi << 32) | lo);
 		out(1);
 		sys_exit((lo & 1) ? 0 : 78);
+	}
+	if (seq(mode, "xsave")) {
+		static u8 first[1024] __attribute__((aligned(64)));
+		static u8 second[1024] __attribute__((aligned(64)));
+		u64 cr4;
+		__asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
+		cr4 |= 1ull << 18; /* OSXSAVE */
+		__asm__ volatile("mov %0, %%cr4" : : "r"(cr4));
+		__asm__ volatile("xsetbv" : : "c"(0), "a"(3), "d"(0)); /* XCR0: x87 and SSE */
+		__asm__ volatile("xsave (%0)" : : "r"(first), "a"(3), "d"(0) : "memory");
+		u32 mxcsr = *(u32 *)(first + 24);
+		u16 fcw = *(u16 *)first;
+		put("xsave mxcsr=");
+		put_u64(mxcsr);
+		put(" fcw=");
+		put_u64(fcw);
+		out(1);
+		if (mxcsr != 0x1f80 || fcw != 0x37f)
+			fail(76, "XSAVE stored unexpected initial x87 or SSE state");
+		*(u32 *)(first + 24) = 0x9f80; /* set MXCSR.FZ */
+		*(u64 *)(first + 512) |= 3;    /* XSTATE_BV: x87 and SSE present */
+		__asm__ volatile("xrstor (%0)" : : "r"(first), "a"(3), "d"(0) : "memory");
+		__asm__ volatile("xsave (%0)" : : "r"(second), "a"(3), "d"(0) : "memory");
+		if (*(u32 *)(second + 24) != 0x9f80)
+			fail(75, "XRSTOR did not load MXCSR");
+		put("xrstor loaded mxcsr=");
+		put_u64(*(u32 *)(second + 24));
+		out(1);
+		sys_exit(0);
 	}
 	if (seq(mode, "nm")) {
 		u64 cr0;

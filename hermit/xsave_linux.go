@@ -1,0 +1,259 @@
+package hermit
+
+import (
+	"encoding/binary"
+	"fmt"
+	"unsafe"
+
+	"golang.org/x/arch/x86/x86asm"
+
+	"github.com/osvm-project/osvm/kvm"
+)
+
+// XSAVE and XRSTOR in their standard (uncompacted) form, which KVM's
+// emulator rejects on PVM hosts. KVM_GET_XSAVE returns the vCPU's state in
+// that same layout (Intel SDM volume 1, 13.4), so the monitor copies the
+// requested components between it and guest memory.
+
+// xsaveArea is the part of the XSAVE layout the monitor handles: the
+// legacy region (x87 and SSE), the header, and the AVX component.
+const (
+	xsaveLegacySize = 512
+	xsaveHeader     = 512 // XSTATE_BV at +0, XCOMP_BV at +8
+	xsaveAVXOffset  = 576
+	xsaveAVXSize    = 256
+	xsaveAreaSize   = xsaveAVXOffset + xsaveAVXSize
+
+	componentX87 = 1 << 0
+	componentSSE = 1 << 1
+	componentAVX = 1 << 2
+)
+
+// legacyRanges are the byte ranges of the legacy region each component
+// owns: x87 control, status and registers; SSE's MXCSR and XMM registers.
+var legacyRanges = map[uint64][][2]int{
+	componentX87: {{0, 24}, {32, 160}},
+	componentSSE: {{24, 32}, {160, 416}},
+}
+
+// xsaveOpcode reports whether instruction is XSAVE (reg field 4) or XRSTOR
+// (5) with a memory operand, and which.
+func xsaveOpcode(inst x86asm.Inst) (store, ok bool) {
+	switch inst.Op {
+	case x86asm.XSAVE:
+		return true, true
+	case x86asm.XRSTOR:
+		return false, true
+	}
+	return false, false
+}
+
+// completeXSave performs an XSAVE or XRSTOR that KVM's emulator rejected,
+// for the x87, SSE and AVX components. It reports false for anything it
+// does not handle, such as other components or compacted forms.
+func completeXSave(v *kvm.VCPU, mem GuestMemory, instruction []byte) (bool, error) {
+	inst, err := x86asm.Decode(instruction, 64)
+	if err != nil {
+		return false, nil
+	}
+	store, ok := xsaveOpcode(inst)
+	if !ok {
+		return false, nil
+	}
+	operand, isMem := inst.Args[0].(x86asm.Mem)
+	if !isMem {
+		return false, nil
+	}
+
+	regs, err := v.Regs()
+	if err != nil {
+		return false, err
+	}
+	sregs, err := v.SRegs()
+	if err != nil {
+		return false, err
+	}
+	xcrs, err := v.XCRs()
+	if err != nil {
+		return false, err
+	}
+	var xcr0 uint64
+	for _, x := range xcrs {
+		if x.XCR == 0 {
+			xcr0 = x.Value
+		}
+	}
+	if sregs.CR4&cr4OSXSAVE == 0 {
+		return true, inject(v, vectorUD, false)
+	}
+	rfbm := xcr0 & (regs.RDX<<32 | regs.RAX&0xffffffff)
+	if rfbm&^(componentX87|componentSSE|componentAVX) != 0 {
+		return false, nil
+	}
+
+	gva, ok := effectiveAddress(operand, inst.Len, &regs, &sregs)
+	if !ok {
+		return false, nil
+	}
+	// The operand must be 64-byte aligned, or the CPU raises #GP.
+	if gva%64 != 0 {
+		return true, inject(v, vectorGP, true)
+	}
+	runs, err := translateRange(mem, sregs.CR3, gva, xsaveAreaSize)
+	if err != nil {
+		return false, fmt.Errorf("%s at guest-virtual %#x: %w", inst.Op, gva, err)
+	}
+	guest := make([]byte, xsaveAreaSize)
+	if err := readRuns(mem, runs, guest); err != nil {
+		return false, err
+	}
+
+	state, err := v.XSave()
+	if err != nil {
+		return false, err
+	}
+	area := xsaveBytes(state)
+	if store {
+		xsaveStore(guest, area, rfbm)
+		if err := writeRuns(mem, runs, guest); err != nil {
+			return false, err
+		}
+	} else {
+		if binary.LittleEndian.Uint64(guest[xsaveHeader+8:]) != 0 {
+			return false, nil // a compacted area, from XSAVEC or XSAVES
+		}
+		xrstorLoad(area, guest, rfbm)
+		if err := v.SetXSave(state); err != nil {
+			return false, fmt.Errorf("complete XRSTOR: %w", err)
+		}
+	}
+
+	regs.RIP += uint64(inst.Len)
+	if err := v.SetRegs(regs); err != nil {
+		return false, fmt.Errorf("complete %s: %w", inst.Op, err)
+	}
+	return true, nil
+}
+
+// xsaveStore writes the components in rfbm from area, the vCPU's state,
+// into guest, the memory operand, and updates the header's XSTATE_BV as
+// XSAVE does: bits outside rfbm are kept.
+func xsaveStore(guest, area []byte, rfbm uint64) {
+	for component, ranges := range legacyRanges {
+		if rfbm&component == 0 {
+			continue
+		}
+		for _, r := range ranges {
+			copy(guest[r[0]:r[1]], area[r[0]:r[1]])
+		}
+	}
+	if rfbm&componentAVX != 0 {
+		copy(guest[xsaveAVXOffset:xsaveAreaSize], area[xsaveAVXOffset:xsaveAreaSize])
+	}
+	inUse := binary.LittleEndian.Uint64(area[xsaveHeader:])
+	old := binary.LittleEndian.Uint64(guest[xsaveHeader:])
+	binary.LittleEndian.PutUint64(guest[xsaveHeader:], old&^rfbm|inUse&rfbm)
+}
+
+// xrstorLoad loads the components in rfbm from guest into area: a
+// component whose XSTATE_BV bit is set comes from memory, the others are
+// put in their initial state, as XRSTOR does.
+func xrstorLoad(area, guest []byte, rfbm uint64) {
+	present := binary.LittleEndian.Uint64(guest[xsaveHeader:])
+	for component, ranges := range legacyRanges {
+		if rfbm&component == 0 {
+			continue
+		}
+		for _, r := range ranges {
+			if present&component != 0 {
+				copy(area[r[0]:r[1]], guest[r[0]:r[1]])
+			} else {
+				clear(area[r[0]:r[1]])
+			}
+		}
+		if present&component == 0 && component == componentX87 {
+			binary.LittleEndian.PutUint16(area[0:], 0x037f) // FCW's initial value
+		}
+	}
+	// MXCSR is loaded whenever SSE or AVX is requested (SDM 13.8.1).
+	if rfbm&(componentSSE|componentAVX) != 0 {
+		copy(area[24:28], guest[24:28])
+	}
+	if rfbm&componentAVX != 0 {
+		if present&componentAVX != 0 {
+			copy(area[xsaveAVXOffset:xsaveAreaSize], guest[xsaveAVXOffset:xsaveAreaSize])
+		} else {
+			clear(area[xsaveAVXOffset:xsaveAreaSize])
+		}
+	}
+	header := binary.LittleEndian.Uint64(area[xsaveHeader:])
+	binary.LittleEndian.PutUint64(area[xsaveHeader:], header&^rfbm|present&rfbm)
+}
+
+// xsaveBytes returns the vCPU's XSAVE area as bytes, sharing its memory.
+func xsaveBytes(state *kvm.XSave) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(&state.Region[0])), len(state.Region)*4)
+}
+
+// effectiveAddress computes the guest-virtual address of a memory operand
+// from the vCPU's registers: segment base (FS and GS only, the others are
+// 0 in long mode), base, index times scale, displacement. RIP-relative
+// operands count from the end of the instruction.
+func effectiveAddress(m x86asm.Mem, length int, regs *kvm.Regs, sregs *kvm.SRegs) (uint64, bool) {
+	value := func(r x86asm.Reg) (uint64, bool) {
+		switch r {
+		case 0:
+			return 0, true
+		case x86asm.RIP:
+			return regs.RIP + uint64(length), true
+		}
+		table := map[x86asm.Reg]uint64{
+			x86asm.RAX: regs.RAX, x86asm.RBX: regs.RBX, x86asm.RCX: regs.RCX, x86asm.RDX: regs.RDX,
+			x86asm.RSI: regs.RSI, x86asm.RDI: regs.RDI, x86asm.RSP: regs.RSP, x86asm.RBP: regs.RBP,
+			x86asm.R8: regs.R8, x86asm.R9: regs.R9, x86asm.R10: regs.R10, x86asm.R11: regs.R11,
+			x86asm.R12: regs.R12, x86asm.R13: regs.R13, x86asm.R14: regs.R14, x86asm.R15: regs.R15,
+		}
+		v, ok := table[r]
+		return v, ok
+	}
+	base, ok := value(m.Base)
+	if !ok {
+		return 0, false
+	}
+	index, ok := value(m.Index)
+	if !ok {
+		return 0, false
+	}
+	address := base + index*uint64(m.Scale) + uint64(m.Disp)
+	switch m.Segment {
+	case x86asm.FS:
+		address += sregs.FS.Base
+	case x86asm.GS:
+		address += sregs.GS.Base
+	}
+	return address, true
+}
+
+// readRuns reads guest-physical runs into buf, in order.
+func readRuns(mem GuestMemory, runs []physRange, buf []byte) error {
+	off := uint64(0)
+	for _, r := range runs {
+		if _, err := mem.ReadAt(buf[off:off+r.Len], int64(r.Addr)); err != nil {
+			return err
+		}
+		off += r.Len
+	}
+	return nil
+}
+
+// writeRuns writes buf to guest-physical runs, in order.
+func writeRuns(mem GuestMemory, runs []physRange, buf []byte) error {
+	off := uint64(0)
+	for _, r := range runs {
+		if _, err := mem.WriteAt(buf[off:off+r.Len], int64(r.Addr)); err != nil {
+			return err
+		}
+		off += r.Len
+	}
+	return nil
+}

@@ -4,11 +4,12 @@ GO          ?= go
 BIN         := bin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-# Debian packages the build and the tests need. libseccomp-dev is the
-# seccomp library that the launcher's sandbox links; systemd, dbus and
+# Debian packages the build and the tests need. gcc and libc6-dev build the
+# cgo code, the static escape battery and the test kernel; libseccomp-dev
+# is the library osvmd compiles seccomp filters with; systemd, dbus and
 # util-linux (nsenter, unshare) run the integration sandbox; python3 serves
 # the demo's web component; bubblewrap is the benchmarks' reference
-# sandbox.
+# sandbox; busybox-static fills the container tests' root file systems.
 DEB_PACKAGES := gcc libc6-dev pkg-config libseccomp-dev systemd dbus util-linux python3 bubblewrap busybox-static
 # Debian packages that make packages and its tests need besides those:
 # binutils (objdump) reads the glibc versions the binaries need, rpm

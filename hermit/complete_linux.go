@@ -10,7 +10,7 @@ import (
 const cr4OSXSAVE = 1 << 18
 
 // completeRejected does what the CPU would for an instruction KVM's
-// emulator rejected, where the monitor can: XGETBV is answered from the
+// emulator rejected, where the monitor can: XGETBV reads the
 // vCPU's extended control registers, XSAVE and XRSTOR copy state between
 // the vCPU and guest memory, and an x87 or SSE instruction while CR0.TS is
 // set raises #NM, as on hardware. It reports whether the guest

@@ -134,7 +134,7 @@ type Machine struct {
 }
 
 // Boot opens /dev/kvm, creates the virtual machine for img and loads it as
-// cfg says, without running it.
+// cfg specifies, without running it.
 func Boot(img *Image, cfg Config) (*Machine, error) {
 	m, err := newMachine(img, cfg)
 	if err != nil {

@@ -61,7 +61,7 @@ type Rule struct {
 // before it executes the component's command. Calls of every architecture
 // other than the native one (such as i386 calls through int 0x80 on
 // x86-64, or x32 calls) kill the process, because a filter written for one
-// system call table says nothing about another.
+// system call table does not apply to another.
 type SeccompPolicy struct {
 	DefaultAction Action
 	DefaultErrno  syscall.Errno // for DefaultAction == ActionErrno

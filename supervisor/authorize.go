@@ -25,16 +25,16 @@ type polkitSubject struct {
 	Details map[string]dbus.Variant
 }
 
-// polkitResult is the D-Bus form (bba{ss}) of CheckAuthorization's answer.
+// polkitResult is the D-Bus form (bba{ss}) of CheckAuthorization's reply.
 type polkitResult struct {
 	IsAuthorized bool
 	IsChallenge  bool
 	Details      map[string]string
 }
 
-// authorize lets root through and asks polkit about everyone else. It
-// fails closed: a caller polkit cannot vouch for, for example because
-// polkit is not installed, is refused.
+// authorize lets root through and checks every other caller with polkit.
+// It fails closed: when polkit cannot vouch for a caller, for example
+// because polkit is not installed, the call is rejected.
 func (a API) authorize(sender dbus.Sender) *dbus.Error {
 	var uid uint32
 	err := a.conn.BusObject().Call("org.freedesktop.DBus.GetConnectionUnixUser", 0, string(sender)).Store(&uid)

@@ -29,7 +29,7 @@ func (d *debouncer) event(file string, now time.Time) bool {
 	return true
 }
 
-// retry asks for file to be handled again when its window ends, such as
+// retry marks file to be handled again when its window ends, such as
 // after the leading edge found a half-written file.
 func (d *debouncer) retry(file string) {
 	if _, ok := d.until[file]; ok {
@@ -37,7 +37,7 @@ func (d *debouncer) retry(file string) {
 	}
 }
 
-// due returns the dirty files whose window ended by now and forgets every
+// due returns the dirty files whose window ended by now and drops every
 // file whose window ended.
 func (d *debouncer) due(now time.Time) []string {
 	var files []string

@@ -4,17 +4,17 @@ import (
 	"fmt"
 	"os"
 	"os/user"
-	"strconv"
-	"syscall"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/osvm-project/osvm/internal/config"
 	"github.com/osvm-project/osvm/probe"
 )
 
-// LevelStatus says whether an isolation level can run on this host, and
-// why not.
+// LevelStatus is whether an isolation level can run on this host, and the
+// reason when it cannot.
 type LevelStatus struct {
 	Available bool
 	Reason    string // what is missing, in words an administrator can act on

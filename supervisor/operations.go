@@ -37,7 +37,7 @@ func (s *Supervisor) Start(ctx context.Context, name string) error {
 }
 
 // Stop stops a component's unit. The component stays stopped, whatever its
-// file says, until Start or Restart, a removal of its file, or a reboot.
+// file contains, until Start or Restart, a removal of its file, or a reboot.
 func (s *Supervisor) Stop(ctx context.Context, name string) error {
 	return s.do(ctx, func(ctx context.Context) error {
 		if _, _, err := s.lookup(ctx, name); err != nil {

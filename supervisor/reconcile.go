@@ -7,7 +7,7 @@ import (
 	"github.com/osvm-project/osvm/internal/plan"
 )
 
-// desired is what the configuration folder says about one component.
+// desired is the state the configuration folder gives one component.
 type desired struct {
 	// plan is the plan of a valid file; nil when the file is invalid or
 	// missing.
@@ -28,7 +28,7 @@ type desired struct {
 	started bool
 }
 
-// actual is what systemd says about a component's unit.
+// actual is the state systemd reports for a component's unit.
 type actual struct {
 	// loaded is false when systemd has no such unit: never started, or
 	// stopped and unloaded.
@@ -43,7 +43,7 @@ type actual struct {
 	shortHash string
 }
 
-// actionKind is what reconciling does with one component's unit.
+// actionKind is the step reconciling takes with one component's unit.
 type actionKind int
 
 const (

@@ -97,7 +97,7 @@ type Supervisor struct {
 type component struct {
 	file      string
 	fileError string     // the file's last validation error; "" when valid or missing
-	refusal   string     // why no isolation level it accepts can run here; "" when one can
+	refusal   string     // the reason no isolation level it accepts can run here; "" when one can
 	plan      *plan.Plan // the plan of the valid file; nil when invalid or missing
 	exists    bool       // the file exists
 	stopped   bool       // an operator stopped the component

@@ -68,7 +68,7 @@ func bootUnikernel(p *plan.Plan) int {
 	}
 }
 
-// guestConfig returns the virtual machine a plan asks for.
+// guestConfig returns the virtual machine a plan describes.
 func guestConfig(p *plan.Plan) hermit.Config {
 	uk := &p.Component.Unikernel
 	memory := p.Component.Resources.MemoryMax

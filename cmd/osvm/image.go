@@ -9,7 +9,7 @@ import (
 )
 
 // runImage handles "osvm image inspect IMAGE": it prints what the unikernel
-// loader sees in a Hermit kernel image, or why it rejects the file.
+// loader reads from a Hermit kernel image, or why it rejects the file.
 func runImage(args []string) error {
 	if len(args) == 0 || args[0] != "inspect" {
 		return &usageError{"the only image command is inspect"}

@@ -7,27 +7,24 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
 
 	"github.com/osvm-project/osvm/internal/config"
+	"github.com/osvm-project/osvm/internal/launcher"
 	"github.com/osvm-project/osvm/internal/plan"
 	"github.com/osvm-project/osvm/probe"
 	"github.com/osvm-project/osvm/sandbox"
 	"github.com/osvm-project/osvm/supervisor"
 )
 
-// defaultLauncher is where the packages install osvm-launch.
-const defaultLauncher = "/usr/libexec/osvm/osvm-launch"
-
 // runRun runs one component in the foreground through the same plan and
 // launcher a unit would use, without osvmd or systemd: the command's output
 // goes to the terminal and its exit status becomes osvm's. systemd's own
 // directives (user, resource limits, ProtectSystem=, the network namespace
-// and the rest) do not apply, and osvm run says so; the launcher's sandbox
-// does.
+// and the rest) do not apply, and osvm run prints which; the launcher's
+// sandbox does.
 func runRun(args []string) error {
 	fs := newFlags("run")
 	if err := parseFlags(fs, args, 1); err != nil {
@@ -73,7 +70,7 @@ func runRun(args []string) error {
 		fmt.Fprintf(os.Stderr, "osvm run: note: without systemd these settings do not apply: %s; only osvm-launch's own sandbox does\n", strings.Join(ignored, ", "))
 	}
 
-	cmd := exec.Command(findLauncher(), planPath)
+	cmd := exec.Command(launcher.Path(), planPath)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.Env = os.Environ()
 	for k, v := range c.Exec.Environment {
@@ -118,19 +115,6 @@ func runRun(args []string) error {
 type exitStatus struct{ code int }
 
 func (e *exitStatus) Error() string { return fmt.Sprintf("exit status %d", e.code) }
-
-// findLauncher prefers an osvm-launch next to this executable, so that a
-// build in bin/ runs with its own launcher, and falls back to the packaged
-// path.
-func findLauncher() string {
-	if self, err := os.Executable(); err == nil {
-		candidate := filepath.Join(filepath.Dir(self), "osvm-launch")
-		if _, err := os.Stat(candidate); err == nil {
-			return candidate
-		}
-	}
-	return defaultLauncher
-}
 
 // systemdOnly lists the settings of c that only the unit's systemd
 // directives enforce, and so that osvm run cannot apply.

@@ -19,7 +19,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -28,17 +27,15 @@ import (
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
 	"github.com/godbus/dbus/v5"
 
+	"github.com/osvm-project/osvm/internal/launcher"
 	"github.com/osvm-project/osvm/probe"
 	"github.com/osvm-project/osvm/supervisor"
 )
 
-// defaultLauncher is where the packages install osvm-launch.
-const defaultLauncher = "/usr/libexec/osvm/osvm-launch"
-
 func main() {
 	configDir := flag.String("config-dir", "/etc/osvm", "folder of component files (NAME.toml)")
 	runtimeDir := flag.String("runtime-dir", "/run/osvm", "folder for plans and other runtime state")
-	launcher := flag.String("launcher", "", "absolute path of osvm-launch (default: next to osvmd, else "+defaultLauncher+")")
+	launcherPath := flag.String("launcher", "", "absolute path of osvm-launch (default: next to osvmd, else "+launcher.Packaged+")")
 	debounce := flag.Duration("debounce", 100*time.Millisecond, "time to gather a burst of file events into one reload")
 	level := flag.String("log-level", "info", "minimum level logged: debug, info, warn or error")
 	flag.Parse()
@@ -52,13 +49,13 @@ func main() {
 		fmt.Fprintf(os.Stderr, "osvmd: %v\n", err)
 		os.Exit(2)
 	}
-	if *launcher == "" {
-		*launcher = findLauncher()
+	if *launcherPath == "" {
+		*launcherPath = launcher.Path()
 	}
 	err = run(log, supervisor.Config{
 		ConfigDir:  *configDir,
 		RuntimeDir: *runtimeDir,
-		Launcher:   *launcher,
+		Launcher:   *launcherPath,
 		Debounce:   *debounce,
 		HostReport: probeHost(log),
 		Logger:     log,
@@ -68,19 +65,6 @@ func main() {
 		daemon.SdNotify(false, "ERRNO=1")
 		os.Exit(1)
 	}
-}
-
-// findLauncher prefers an osvm-launch next to this executable, so that a
-// build in bin/ runs with its own launcher, and falls back to the packaged
-// path.
-func findLauncher() string {
-	if self, err := os.Executable(); err == nil {
-		candidate := filepath.Join(filepath.Dir(self), "osvm-launch")
-		if _, err := os.Stat(candidate); err == nil {
-			return candidate
-		}
-	}
-	return defaultLauncher
 }
 
 func run(log *slog.Logger, cfg supervisor.Config) error {
@@ -147,7 +131,7 @@ func reloadOnHangup(ctx context.Context, log *slog.Logger, s *supervisor.Supervi
 	}
 }
 
-// feedWatchdog tells systemd that osvmd is alive, at half the interval of
+// feedWatchdog notifies systemd that osvmd is alive, at half the interval of
 // WatchdogSec=, but only while the supervisor's loop shows signs of life:
 // a stuck loop stops the pings and systemd restarts osvmd.
 func feedWatchdog(ctx context.Context, log *slog.Logger, s *supervisor.Supervisor) {

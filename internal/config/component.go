@@ -7,8 +7,8 @@ import (
 )
 
 // Isolation is the isolation level of a component, from weakest to
-// strongest: none, process, container, microvm, unikernel, tee. "auto"
-// asks osvmd for the strongest level the host and the component allow.
+// strongest: none, process, container, microvm, unikernel, tee. With
+// "auto", osvmd picks the strongest level the host and the component allow.
 type Isolation string
 
 const (
@@ -53,8 +53,8 @@ const DefaultIsolation = IsolationProcess
 
 var isolations = append(slices.Clone(Levels), IsolationAuto)
 
-// RestartPolicy says when systemd restarts a component's process; the values
-// are those of systemd's Restart= setting.
+// RestartPolicy is the condition under which systemd restarts a component's
+// process. The values are those of systemd's Restart= setting.
 type RestartPolicy string
 
 const (
@@ -138,7 +138,7 @@ var NamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 // MaxNameLength bounds component names so that unit names stay short.
 const MaxNameLength = 64
 
-// Network says which networks a component reaches: sandbox.network.
+// Network is the set of networks a component reaches: sandbox.network.
 type Network string
 
 const (
@@ -171,8 +171,8 @@ const (
 
 var syscallProfiles = []Syscalls{SyscallsDefault, SyscallsStrict}
 
-// LandlockMode says what happens on a kernel whose Landlock cannot enforce
-// a component's rules: sandbox.landlock.
+// LandlockMode is the behavior on a kernel whose Landlock cannot enforce a
+// component's rules: sandbox.landlock.
 type LandlockMode string
 
 const (

@@ -25,8 +25,8 @@ const FormatVersion = 1
 // hashLength is the number of hex digits of the hash kept in file names.
 const hashLength = 16
 
-// Plan is what a unit runs: a validated component and the isolation level
-// chosen for it.
+// Plan is the description a unit runs: a validated component and the
+// isolation level chosen for it.
 type Plan struct {
 	Version   int              `json:"version"`
 	Component config.Component `json:"component"`

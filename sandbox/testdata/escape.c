@@ -61,7 +61,7 @@ static void control(const char *name, long result) {
 	fflush(stdout);
 }
 
-// in_child runs fn in a child process, for calls that the sandbox answers
+// in_child runs fn in a child process, for calls that the sandbox stops
 // by killing the caller, and reports how the child ended.
 static void in_child(const char *name, long (*fn)(void)) {
 	fflush(stdout);

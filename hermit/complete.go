@@ -9,6 +9,8 @@ const (
 	vectorUD = 6  // invalid opcode
 	vectorNM = 7  // device not available
 	vectorGP = 13 // general protection
+	vectorPF = 14 // page fault
+	vectorXM = 19 // SIMD floating-point exception
 )
 
 // xgetbvBytes is the encoding of XGETBV, which reads the extended control

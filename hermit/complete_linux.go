@@ -1,47 +1,120 @@
 package hermit
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"sync"
+
+	"golang.org/x/sys/cpu"
 
 	"github.com/osvm-project/osvm/kvm"
 )
 
-// cr4OSXSAVE is CR4.OSXSAVE, which enables XGETBV and XSETBV.
-const cr4OSXSAVE = 1 << 18
+// Control-register bits the completion checks (Intel SDM volume 3A, 2.5).
+const (
+	cr4OSFXSR     = 1 << 9  // the OS supports FXSAVE and SSE
+	cr4OSXMMEXCPT = 1 << 10 // SIMD floating-point exceptions raise #XM, not #UD
+	cr4OSXSAVE    = 1 << 18 // enables XGETBV and XSETBV
+)
 
-// completeRejected does what the CPU would for an instruction KVM's
-// emulator rejected, where the monitor can: XGETBV reads the
-// vCPU's extended control registers, XSAVE and XRSTOR copy state between
-// the vCPU and guest memory, and an x87 or SSE instruction while CR0.TS is
-// set raises #NM, as on hardware. It reports whether the guest
-// may go on; false leaves the exit an error.
-func completeRejected(v *kvm.VCPU, mem GuestMemory, exit *kvm.ExitError) (bool, error) {
+// rflagsTF is RFLAGS.TF, single-step.
+const rflagsTF = 1 << 8
+
+// maxBatch bounds how many consecutive SSE instructions one exit
+// completes: each exit costs far more than an instruction, and loops of
+// SSE moves are common in memcpy and friends.
+const maxBatch = 64
+
+// completer does, for one machine, what the CPU would for the
+// instructions KVM's emulator rejects.
+type completer struct {
+	mem   GuestMemory
+	stats *Stats
+
+	nativeOnce sync.Once
+	native     *nativeExecutor
+	nativeErr  error
+}
+
+// refusal is the error of a rejected instruction the monitor does not
+// complete: the exit, and why not.
+type refusal struct {
+	exit *kvm.ExitError
+	why  error
+}
+
+func (r *refusal) Error() string { return r.exit.Error() }
+func (r *refusal) Unwrap() error { return r.exit }
+
+// close releases the native executor, if one was made.
+func (c *completer) close() error {
+	if c.native == nil {
+		return nil
+	}
+	return c.native.close()
+}
+
+// executor returns the native executor, making it on first use.
+func (c *completer) executor() (*nativeExecutor, error) {
+	c.nativeOnce.Do(func() { c.native, c.nativeErr = newNativeExecutor() })
+	return c.native, c.nativeErr
+}
+
+// complete handles an emulation failure of vCPU v. It returns nil when
+// the guest may go on: the instruction was completed, or the exception the
+// CPU would raise for it was injected. Otherwise it returns the exit
+// error, wrapped in a *refusal that says why the monitor does not
+// complete the instruction.
+func (c *completer) complete(v *kvm.VCPU, exit *kvm.ExitError) error {
 	instruction := emulationInstruction(exit.Data)
 	if instruction == nil {
-		return false, nil
+		return exit
 	}
 	sregs, err := v.SRegs()
 	if err != nil {
-		return false, err
+		return err
 	}
 
-	if sregs.CR0&kvm.CR0TS != 0 && usesFPU(instruction) {
-		return true, inject(v, vectorNM, false)
+	switch {
+	case sregs.CR0&kvm.CR0TS != 0 && usesFPU(instruction):
+		return inject(v, exception{vector: vectorNM})
+	case isXGETBV(instruction):
+		return completeXGETBV(v, &sregs)
 	}
-	if !isXGETBV(instruction) {
-		return completeXSave(v, mem, instruction)
+	if ok, err := completeXSave(v, c.mem, instruction); err != nil || ok {
+		return err
 	}
+	err = c.completeData(v, &sregs, instruction)
+	if why, ok := errors.AsType[*notCompleted](err); ok {
+		return &refusal{exit: exit, why: why}
+	}
+	return err
+}
+
+// notCompleted says why the monitor does not complete an instruction.
+type notCompleted struct{ err error }
+
+func (n *notCompleted) Error() string { return n.err.Error() }
+func (n *notCompleted) Unwrap() error { return n.err }
+
+func refuse(format string, args ...any) error {
+	return &notCompleted{fmt.Errorf(format, args...)}
+}
+
+// completeXGETBV reads the extended control register that ECX names into
+// EDX:EAX from the vCPU's XCRs.
+func completeXGETBV(v *kvm.VCPU, sregs *kvm.SRegs) error {
 	if sregs.CR4&cr4OSXSAVE == 0 {
-		return true, inject(v, vectorUD, false)
+		return inject(v, exception{vector: vectorUD})
 	}
-
 	regs, err := v.Regs()
 	if err != nil {
-		return false, err
+		return err
 	}
 	xcrs, err := v.XCRs()
 	if err != nil {
-		return false, err
+		return err
 	}
 	index := uint32(regs.RCX)
 	for _, xcr := range xcrs {
@@ -54,31 +127,263 @@ func completeRejected(v *kvm.VCPU, mem GuestMemory, exit *kvm.ExitError) (bool, 
 		regs.RDX = xcr.Value >> 32
 		regs.RIP += uint64(len(xgetbvBytes))
 		if err := v.SetRegs(regs); err != nil {
-			return false, fmt.Errorf("complete XGETBV: %w", err)
+			return fmt.Errorf("complete XGETBV: %w", err)
 		}
-		return true, nil
+		return nil
 	}
 	// An extended control register the CPU does not have.
-	return true, inject(v, vectorGP, true)
+	return inject(v, exception{vector: vectorGP, hasCode: true})
 }
 
-// inject makes vector the vCPU's next exception, as the CPU would raise
-// it at the current instruction; errorCode adds an error code of 0.
-func inject(v *kvm.VCPU, vector uint8, errorCode bool) error {
+// completeData completes the SSE data instruction first, which the
+// emulator rejected, and then up to maxBatch-1 SSE instructions that
+// follow it, by running them on the host (see planData). An instruction
+// that would fault on the CPU gets its exception injected instead, when it
+// is first; later in the batch it ends the batch, so that it comes back
+// as the next exit.
+func (c *completer) completeData(v *kvm.VCPU, sregs *kvm.SRegs, first []byte) error {
+	d, err := planData(first)
+	if err != nil {
+		return &notCompleted{err}
+	}
+	switch {
+	case sregs.CS.L != 1 || sregs.CS.DPL != 0:
+		return refuse("the vCPU is not in 64-bit ring 0")
+	case sregs.CR0&kvm.CR0EM != 0 || sregs.CR4&cr4OSFXSR == 0:
+		// SSE instructions raise #UD while CR0.EM is set or CR4.OSFXSR
+		// clear (Intel SDM volume 3A, 13.1.3).
+		return inject(v, exception{vector: vectorUD})
+	case !hostHas(d.Ext):
+		// The guest's CPUID comes from the host's, so it does not
+		// announce the extension either.
+		return inject(v, exception{vector: vectorUD})
+	}
+	x, err := c.executor()
+	if err != nil {
+		return refuse("%v", err)
+	}
+
+	regs, err := v.Regs()
+	if err != nil {
+		return err
+	}
+	if regs.RFLAGS&rflagsTF != 0 {
+		return refuse("RFLAGS.TF is set, and the monitor does not raise the single-step trap")
+	}
+	state, err := v.XSave()
+	if err != nil {
+		return err
+	}
+	area := xsaveBytes(state)
+
+	done := 0
+	for {
+		fault, err := c.step(x, &d, &regs, sregs, area)
+		if err != nil {
+			return err
+		}
+		if fault != nil {
+			if done > 0 {
+				break
+			}
+			if fault.mxcsr != nil {
+				binary.LittleEndian.PutUint32(area[24:], *fault.mxcsr)
+				if err := v.SetXSave(state); err != nil {
+					return fmt.Errorf("complete %s: %w", d.Inst.Op, err)
+				}
+			}
+			return injectFault(v, sregs, *fault)
+		}
+		done++
+		if done == maxBatch {
+			break
+		}
+		next, ok := c.fetch(sregs, regs.RIP)
+		if !ok {
+			break
+		}
+		if d, err = planData(next); err != nil || !hostHas(d.Ext) {
+			break
+		}
+	}
+
+	if err := v.SetXSave(state); err != nil {
+		return fmt.Errorf("complete %s: %w", d.Inst.Op, err)
+	}
+	if err := v.SetRegs(regs); err != nil {
+		return fmt.Errorf("complete %s: %w", d.Inst.Op, err)
+	}
+	c.stats.Completed.Add(uint64(done))
+	return nil
+}
+
+// hostHas reports whether the host CPU has extension e.
+func hostHas(e extension) bool {
+	switch e {
+	case extSSE3:
+		return cpu.X86.HasSSE3
+	case extSSSE3:
+		return cpu.X86.HasSSSE3
+	case extSSE41:
+		return cpu.X86.HasSSE41
+	case extSSE42:
+		return cpu.X86.HasSSE42
+	}
+	return true
+}
+
+// MXCSR fields (Intel SDM volume 1, 10.2.3): six exception flags and, seven
+// bits up, their masks.
+const (
+	mxcsrFlags = 0x3f
+	mxcsrMasks = mxcsrFlags << 7
+)
+
+// step runs one instruction d on the host against regs and the XSAVE area
+// area, and advances RIP past it. If the CPU would raise an exception
+// instead, it returns that exception and changes nothing.
+func (c *completer) step(x *nativeExecutor, d *dataInsn, regs *kvm.Regs, sregs *kvm.SRegs, area []byte) (*exception, error) {
+	var operand []byte
+	var runs []physRange
+	if d.HasMem {
+		if d.Inst.AddrSize != 64 {
+			return nil, refuse("%s uses a %d-bit address", d.Inst.Op, d.Inst.AddrSize)
+		}
+		gva, ok := effectiveAddress(d.Mem, d.Inst.Len, regs, sregs)
+		if !ok {
+			return nil, refuse("%s: cannot compute the address of its memory operand", d.Inst.Op)
+		}
+		if d.Aligned && gva%16 != 0 {
+			return &exception{vector: vectorGP, hasCode: true}, nil
+		}
+		write := d.Store && sregs.CR0&kvm.CR0WP != 0
+		var err error
+		runs, err = translateRangeFor(c.mem, sregs.CR3, gva, uint64(d.MemBytes), write)
+		if f, ok := errors.AsType[*pageFault](err); ok {
+			return faultFor(f), nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s at guest-virtual %#x: %w", d.Inst.Op, gva, err)
+		}
+		operand = make([]byte, d.MemBytes)
+		if err := readRuns(c.mem, runs, operand); err != nil {
+			return nil, err
+		}
+	}
+
+	// Run with every exception masked and the flags clear, so that the
+	// host never takes a SIMD exception and the flags afterwards are the
+	// conditions this instruction detected.
+	r := *regs
+	var legacy [xsaveLegacySize]byte
+	copy(legacy[:], area)
+	mxcsr := binary.LittleEndian.Uint32(legacy[24:])
+	binary.LittleEndian.PutUint32(legacy[24:], mxcsr&^mxcsrFlags|mxcsrMasks)
+	if err := x.run(d, &r, legacy[:], operand); err != nil {
+		return nil, err
+	}
+	detected := binary.LittleEndian.Uint32(legacy[24:]) & mxcsrFlags
+	if unmasked := detected &^ (mxcsr >> 7); unmasked != 0 {
+		// The CPU sets the flags and raises #XM, or #UD when the OS has
+		// not set CR4.OSXMMEXCPT, before writing any result (SDM volume
+		// 1, 11.5.2).
+		updated := mxcsr | detected
+		if sregs.CR4&cr4OSXMMEXCPT == 0 {
+			return &exception{vector: vectorUD, mxcsr: &updated}, nil
+		}
+		return &exception{vector: vectorXM, mxcsr: &updated}, nil
+	}
+	binary.LittleEndian.PutUint32(legacy[24:], mxcsr|detected)
+
+	if d.Store {
+		if err := writeRuns(c.mem, runs, operand); err != nil {
+			return nil, err
+		}
+	}
+	copy(area, legacy[:])
+	r.RIP += uint64(d.Inst.Len)
+	*regs = r
+	return nil, nil
+}
+
+// fetch reads the instruction bytes at guest-virtual rip: up to 15, fewer
+// where the next page is not mapped.
+func (c *completer) fetch(sregs *kvm.SRegs, rip uint64) ([]byte, bool) {
+	var b [15]byte
+	n := 0
+	for n < len(b) {
+		gpa, rest, err := translate(c.mem, sregs.CR3, rip+uint64(n))
+		if err != nil {
+			break
+		}
+		chunk := min(int(rest), len(b)-n)
+		if _, err := c.mem.ReadAt(b[n:n+chunk], int64(gpa)); err != nil {
+			break
+		}
+		n += chunk
+	}
+	return b[:n], n > 0
+}
+
+// exception is an exception the monitor raises in the guest as the CPU
+// would: its vector, error code, the address for CR2 of a page fault,
+// and the MXCSR value a SIMD exception leaves.
+type exception struct {
+	vector  uint8
+	hasCode bool
+	code    uint32
+	cr2     *uint64
+	mxcsr   *uint32
+}
+
+// faultFor returns the exception of a failed page walk: #GP(0) for a
+// non-canonical address, #PF with CR2 and the error code otherwise (bit 0
+// set for a protection violation, bit 1 for a write; Intel SDM volume 3A,
+// 4.7).
+func faultFor(f *pageFault) *exception {
+	if f.NonCanonical {
+		return &exception{vector: vectorGP, hasCode: true}
+	}
+	var code uint32
+	if f.Present {
+		code |= 1
+	}
+	if f.Write {
+		code |= 2
+	}
+	addr := f.Addr
+	return &exception{vector: vectorPF, hasCode: true, code: code, cr2: &addr}
+}
+
+// injectFault sets CR2 for a page fault and injects e.
+func injectFault(v *kvm.VCPU, sregs *kvm.SRegs, e exception) error {
+	if e.cr2 != nil {
+		s := *sregs
+		s.CR2 = *e.cr2
+		if err := v.SetSRegs(s); err != nil {
+			return fmt.Errorf("set CR2 for a page fault at %#x: %w", *e.cr2, err)
+		}
+	}
+	return inject(v, e)
+}
+
+// inject makes e the vCPU's next exception, as the CPU would raise it at
+// the current instruction.
+func inject(v *kvm.VCPU, e exception) error {
 	events, err := v.Events()
 	if err != nil {
-		return fmt.Errorf("inject exception %d: %w", vector, err)
+		return fmt.Errorf("inject exception %d: %w", e.vector, err)
 	}
 	events.Exception.Injected = 1
-	events.Exception.Nr = vector
+	events.Exception.Nr = e.vector
 	events.Exception.HasErrorCode = 0
-	if errorCode {
+	if e.hasCode {
 		events.Exception.HasErrorCode = 1
 	}
-	events.Exception.ErrorCode = 0
+	events.Exception.ErrorCode = e.code
 	events.Exception.Pending = 0
 	if err := v.SetEvents(events); err != nil {
-		return fmt.Errorf("inject exception %d: %w", vector, err)
+		return fmt.Errorf("inject exception %d: %w", e.vector, err)
 	}
 	return nil
 }

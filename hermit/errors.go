@@ -62,6 +62,9 @@ func (e *VCPUError) Error() string {
 		if e.Instruction != nil {
 			b.WriteString(" (bytes from RIP: " + hexBytes(e.Instruction) + ")")
 		}
+		if r, ok := errors.AsType[*refusal](e.Err); ok {
+			b.WriteString(", which the monitor does not complete: " + r.why.Error())
+		}
 	}
 	if e.HaveRegs {
 		b.WriteString("\n")

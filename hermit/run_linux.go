@@ -63,6 +63,10 @@ type Stats struct {
 	Exits atomic.Uint64
 	// Hypercalls counts the hypercalls among them.
 	Hypercalls atomic.Uint64
+	// Completed counts the instructions that KVM's emulator rejected and
+	// the monitor completed by running them on the host (SSE data
+	// instructions on PVM hosts).
+	Completed atomic.Uint64
 }
 
 // minEnvEntries is how many environment entries Cmdval always passes.
@@ -162,6 +166,7 @@ type machine struct {
 	interfaceVersion int
 	services         *services
 	stats            *Stats
+	completer        *completer
 
 	pciAddress atomic.Uint32 // the last value written to port 0xcf8
 	exitCode   atomic.Int32
@@ -217,6 +222,7 @@ func newMachine(img *Image, cfg Config) (m *machine, err error) {
 		return nil, fmt.Errorf("hermit: %w", err)
 	}
 	m.services.mem = m.vm.Memory()
+	m.completer = &completer{mem: m.vm.Memory(), stats: m.stats}
 	if err := m.createDevices(sys, cpus); err != nil {
 		return nil, err
 	}
@@ -340,6 +346,9 @@ func (m *machine) writeBootData(loaded Loaded, cpus int, tscKHz uint32, bootargs
 
 // close releases the VM and the guest's files.
 func (m *machine) close() {
+	if m.completer != nil {
+		m.completer.close()
+	}
 	if m.vm != nil {
 		m.vm.Close()
 	}
@@ -435,9 +444,7 @@ func (m *machine) handlers(v *kvm.VCPU) kvm.Handlers {
 		InternalError: func(e *kvm.ExitError) error {
 			m.stats.Exits.Add(1)
 			if e.Suberror == kvm.InternalErrorEmulation {
-				if ok, err := completeRejected(v, m.vm.Memory(), e); err != nil || ok {
-					return err
-				}
+				return m.completer.complete(v, e)
 			}
 			return e
 		},

@@ -84,7 +84,7 @@ func completeXSave(v *kvm.VCPU, mem GuestMemory, instruction []byte) (bool, erro
 		}
 	}
 	if sregs.CR4&cr4OSXSAVE == 0 {
-		return true, inject(v, vectorUD, false)
+		return true, inject(v, exception{vector: vectorUD})
 	}
 	rfbm := xcr0 & (regs.RDX<<32 | regs.RAX&0xffffffff)
 	if rfbm&^(componentX87|componentSSE|componentAVX) != 0 {
@@ -97,7 +97,7 @@ func completeXSave(v *kvm.VCPU, mem GuestMemory, instruction []byte) (bool, erro
 	}
 	// The operand must be 64-byte aligned, or the CPU raises #GP.
 	if gva%64 != 0 {
-		return true, inject(v, vectorGP, true)
+		return true, inject(v, exception{vector: vectorGP, hasCode: true})
 	}
 	runs, err := translateRange(mem, sregs.CR3, gva, xsaveAreaSize)
 	if err != nil {

@@ -11,13 +11,6 @@ import (
 	"github.com/osvm-project/osvm/kvm"
 )
 
-// Control-register bits the completion checks (Intel SDM volume 3A, 2.5).
-const (
-	cr4OSFXSR     = 1 << 9  // the OS supports FXSAVE and SSE
-	cr4OSXMMEXCPT = 1 << 10 // SIMD floating-point exceptions raise #XM, not #UD
-	cr4OSXSAVE    = 1 << 18 // enables XGETBV and XSETBV
-)
-
 // rflagsTF is RFLAGS.TF, single-step.
 const rflagsTF = 1 << 8
 
@@ -105,7 +98,7 @@ func refuse(format string, args ...any) error {
 // completeXGETBV reads the extended control register that ECX names into
 // EDX:EAX from the vCPU's XCRs.
 func completeXGETBV(v *kvm.VCPU, sregs *kvm.SRegs) error {
-	if sregs.CR4&cr4OSXSAVE == 0 {
+	if sregs.CR4&kvm.CR4OSXSAVE == 0 {
 		return inject(v, exception{vector: vectorUD})
 	}
 	regs, err := v.Regs()
@@ -149,7 +142,7 @@ func (c *completer) completeData(v *kvm.VCPU, sregs *kvm.SRegs, first []byte) er
 	switch {
 	case sregs.CS.L != 1 || sregs.CS.DPL != 0:
 		return refuse("the vCPU is not in 64-bit ring 0")
-	case sregs.CR0&kvm.CR0EM != 0 || sregs.CR4&cr4OSFXSR == 0:
+	case sregs.CR0&kvm.CR0EM != 0 || sregs.CR4&kvm.CR4OSFXSR == 0:
 		// SSE instructions raise #UD while CR0.EM is set or CR4.OSFXSR
 		// clear (Intel SDM volume 3A, 13.1.3).
 		return inject(v, exception{vector: vectorUD})
@@ -288,7 +281,7 @@ func (c *completer) step(x *nativeExecutor, d *dataInsn, regs *kvm.Regs, sregs *
 		// not set CR4.OSXMMEXCPT, before writing any result (SDM volume
 		// 1, 11.5.2).
 		updated := mxcsr | detected
-		if sregs.CR4&cr4OSXMMEXCPT == 0 {
+		if sregs.CR4&kvm.CR4OSXMMEXCPT == 0 {
 			return &exception{vector: vectorUD, mxcsr: &updated}, nil
 		}
 		return &exception{vector: vectorXM, mxcsr: &updated}, nil

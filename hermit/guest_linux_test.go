@@ -533,3 +533,60 @@ func TestRunGuestXSAVEAndXRSTOR(t *testing.T) {
 		}
 	}
 }
+
+// TestRunGuestSSE runs the test kernel's SSE modes. On PVM hosts every SSE
+// instruction in them reaches the monitor, which must complete it or
+// inject the exception the CPU would raise; on VMX and SVM hosts the CPU
+// runs them and the results are the same.
+func TestRunGuestSSE(t *testing.T) {
+	testenv.MustHaveKVM(t)
+	img := buildGuest(t, guestVariant{Interface: 1})
+	_, err := os.Stat("/sys/module/kvm_pvm")
+	pvm := err == nil
+
+	tests := []struct {
+		mode string
+		code int
+		want string
+	}{
+		{"sse", 0, "sse checks passed: 4629137466983448576"}, // 30.0 as bits
+		{"sse-align", 100 + vectorGP, "exception 13 error code 0"},
+		{"sse-pf", 100 + vectorPF, "exception 14 error code 0 cr2 140733193388032"},
+		{"sse-xm", 100 + vectorXM, "exception 19"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.mode, func(t *testing.T) {
+			r := runGuest(t, context.Background(), img, 1, "mode="+tt.mode)
+			if r.err != nil || r.code != tt.code {
+				t.Fatalf("Run = %d, %v; want exit %d\n%s", r.code, r.err, tt.code, r)
+			}
+			if !strings.Contains(r.stdout, tt.want) {
+				t.Errorf("output lacks %q\n%s", tt.want, r)
+			}
+			if pvm && tt.code == 0 && r.stats.Completed.Load() == 0 {
+				t.Errorf("on this PVM host the monitor completed no instruction")
+			}
+			t.Logf("%d exits, %d instructions completed", r.stats.Exits.Load(), r.stats.Completed.Load())
+		})
+	}
+
+	t.Run("sse-outside", func(t *testing.T) {
+		r := runGuest(t, context.Background(), img, 1, "mode=sse-outside")
+		if !pvm {
+			if r.code != 0 || r.err != nil {
+				t.Logf("on this host maskmovdqu runs natively: %s", r)
+			}
+			return
+		}
+		var ve *VCPUError
+		if !errors.As(r.err, &ve) || !isEmulationFailure(ve.Err) {
+			t.Fatalf("Run = %d, %v; want an emulation failure", r.code, r.err)
+		}
+		msg := r.err.Error()
+		for _, want := range []string{"rejected maskmovdqu", fmt.Sprintf("at RIP %#x", ve.Regs.RIP), "MASKMOVDQU is not on the allowlist"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("error lacks %q:\n%s", want, msg)
+			}
+		}
+	})
+}

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strings"
+
+	"golang.org/x/arch/x86/x86asm"
 )
 
 // emulationFlagInstructionBytes is KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES:
@@ -66,10 +68,16 @@ var groupMnemonics = map[byte][2][8]string{
 	},
 }
 
-// describeInstruction returns a best-effort mnemonic for the x86-64
-// instruction bytes b, or "" if it does not recognize them. It reads legacy
-// and REX prefixes and the 0F two-byte map only.
+// describeInstruction returns the mnemonic of the x86-64 instruction at
+// the start of b, or "" if it does not recognize it: x86asm's name where
+// it decodes b, else a best-effort name from the legacy and REX prefixes
+// and the 0F two-byte map.
 func describeInstruction(b []byte) string {
+	if inst, err := x86asm.Decode(b, 64); err == nil && inst.Op != 0 {
+		name := strings.ToLower(inst.Op.String())
+		name, _, _ = strings.Cut(name, "_") // MOVSD_XMM and CMPSD_XMM
+		return name
+	}
 	prefix := ""
 	i := 0
 	for ; i < len(b) && isLegacyPrefix(b[i]); i++ {

@@ -83,7 +83,7 @@ func completeXSave(v *kvm.VCPU, mem GuestMemory, instruction []byte) (bool, erro
 			xcr0 = x.Value
 		}
 	}
-	if sregs.CR4&cr4OSXSAVE == 0 {
+	if sregs.CR4&kvm.CR4OSXSAVE == 0 {
 		return true, inject(v, exception{vector: vectorUD})
 	}
 	rfbm := xcr0 & (regs.RDX<<32 | regs.RAX&0xffffffff)

@@ -25,6 +25,10 @@
  * state) and nm (an SSE instruction while CR0.TS is set, which must raise
  * #NM; with no IDT that ends in a triple fault), and xsave (XSAVE, then
  * XRSTOR of a changed MXCSR and XSAVE again, exits 0 when both agree).
+ * Mode sse checks SSE arithmetic, compares, conversions and moves with
+ * memory operands and exits 0; the sse-align, sse-pf and sse-xm modes
+ * must raise #GP, #PF and #XM (the exit code is then 100 + the vector),
+ * and sse-outside runs maskmovdqu, which the monitor does not complete.
  *
  * Guest ring 0 may run in KVM's instruction emulator (PVM hosts), so the
  * code stays small and uses general-purpose registers only.
@@ -639,6 +643,210 @@ static void files(void)
 #endif
 }
 
+
+/*
+ * SSE, for the modes that check how the monitor completes the SSE
+ * instructions KVM's emulator rejects on PVM hosts. The kernel itself is
+ * compiled without SSE, so every SSE instruction is in the inline
+ * assembly below, and values are compared as bit patterns.
+ */
+
+/* An IDT whose handlers report the exception as the exit code 100 +
+ * vector, so that a test sees which exception the monitor injected. */
+struct PACKED idt_gate { u16 off_lo, sel; u8 ist, type; u16 off_mid; u32 off_hi, zero; };
+static struct idt_gate idt[32] __attribute__((aligned(16)));
+struct interrupt_frame;
+
+static __attribute__((noreturn)) void exception_exit(u64 vector, u64 code)
+{
+	u64 cr2;
+	__asm__ volatile("mov %%cr2, %0" : "=r"(cr2));
+	put("exception ");
+	put_u64(vector);
+	put(" error code ");
+	put_u64(code);
+	put(" cr2 ");
+	put_u64(cr2);
+	out(1);
+	sys_exit(100 + (i32)vector);
+}
+
+__attribute__((interrupt)) static void on_ud(struct interrupt_frame *f) { (void)f; exception_exit(6, 0); }
+__attribute__((interrupt)) static void on_gp(struct interrupt_frame *f, u64 code) { (void)f; exception_exit(13, code); }
+__attribute__((interrupt)) static void on_pf(struct interrupt_frame *f, u64 code) { (void)f; exception_exit(14, code); }
+__attribute__((interrupt)) static void on_xm(struct interrupt_frame *f) { (void)f; exception_exit(19, 0); }
+
+static void set_gate(int vector, void *handler)
+{
+	u64 a = (u64)(uintptr_t)handler;
+	idt[vector] = (struct idt_gate){(u16)a, 0x08, 0, 0x8e, (u16)(a >> 16), (u32)(a >> 32), 0};
+}
+
+/* sse_setup enables SSE with #XM for unmasked exceptions (CR4.OSFXSR and
+ * CR4.OSXMMEXCPT) and loads the IDT. */
+static void sse_setup(void)
+{
+	u64 cr4;
+	__asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
+	cr4 |= (1ull << 9) | (1ull << 10);
+	__asm__ volatile("mov %0, %%cr4" : : "r"(cr4));
+	set_gate(6, (void *)on_ud);
+	set_gate(13, (void *)on_gp);
+	set_gate(14, (void *)on_pf);
+	set_gate(19, (void *)on_xm);
+	static struct PACKED { u16 limit; u64 base; } idtr;
+	idtr.limit = sizeof idt - 1;
+	idtr.base = (u64)(uintptr_t)idt;
+	__asm__ volatile("lidt %0" : : "m"(idtr));
+}
+
+/* IEEE 754 doubles as bit patterns. */
+#define F64_0_5 0x3fe0000000000000ull
+#define F64_1_5 0x3ff8000000000000ull
+#define F64_2_25 0x4002000000000000ull
+#define F64_4 0x4010000000000000ull
+#define F64_30 0x403e000000000000ull
+#define F64_MINUS_7 0xc01c000000000000ull
+
+static void expect(u64 got, u64 want, int code, const char *what)
+{
+	if (got == want)
+		return;
+	put(what);
+	put(": got ");
+	put_u64(got);
+	put(", want ");
+	put_u64(want);
+	out(1);
+	fail(code, what);
+}
+
+/* sse checks arithmetic, compares, conversions and moves with memory
+ * operands, in runs of SSE instructions and mixed with general-purpose
+ * ones. */
+static void sse(void)
+{
+	static const u64 in[4] __attribute__((aligned(16))) = {F64_1_5, F64_2_25, F64_4, F64_0_5};
+	static u64 result[2] __attribute__((aligned(16)));
+	u64 above = 0, equal = 0;
+
+	/* ((1.5 + 2.25) * 4) / 0.5 = 30, then compares of 30 with 1.5. */
+	__asm__ volatile(
+		"movsd 0(%[in]), %%xmm0\n"
+		"addsd 8(%[in]), %%xmm0\n"
+		"mulsd 16(%[in]), %%xmm0\n"
+		"divsd 24(%[in]), %%xmm0\n"
+		"movsd %%xmm0, 0(%[out])\n"
+		"movsd 0(%[in]), %%xmm2\n"
+		"ucomisd %%xmm2, %%xmm0\n"
+		"seta %b[above]\n"
+		"comisd %%xmm0, %%xmm0\n"
+		"sete %b[equal]\n"
+		: [above] "+&r"(above), [equal] "+&r"(equal)
+		: [in] "r"(in), [out] "r"(result)
+		: "memory", "cc");
+	expect(result[0], F64_30, 70, "((1.5 + 2.25) * 4) / 0.5");
+	expect(above, 1, 70, "ucomisd 30, 1.5 sets above");
+	expect(equal, 1, 70, "comisd 30, 30 sets equal");
+
+	/* Conversions between integers and doubles. */
+	u64 truncated = 0, converted = 0;
+	i64 minus7 = -7;
+	__asm__ volatile(
+		"cvttsd2si %%xmm0, %[truncated]\n"
+		"cvtsi2sdq %[minus7], %%xmm3\n"
+		"movq %%xmm3, %[converted]\n"
+		: [truncated] "=&r"(truncated), [converted] "=&r"(converted)
+		: [minus7] "r"(minus7)
+		: "memory");
+	expect(truncated, 30, 71, "cvttsd2si 30.0");
+	expect(converted, F64_MINUS_7, 71, "cvtsi2sd -7");
+
+	/* Packed integers: an unaligned load, an aligned memory operand, a
+	 * shuffle and an unaligned store. */
+	static u8 bytes[48] __attribute__((aligned(16)));
+	static const u32 addend[4] __attribute__((aligned(16))) = {1, 2, 3, 4};
+	for (int i = 0; i < 48; i++)
+		bytes[i] = (u8)i;
+	u64 word = 0;
+	__asm__ volatile(
+		"movdqu 1(%[bytes]), %%xmm4\n"
+		"paddd (%[addend]), %%xmm4\n"
+		"pshufd $0x1b, %%xmm4, %%xmm5\n"
+		"movdqu %%xmm5, 19(%[bytes])\n"
+		"pextrw $1, %%xmm4, %k[word]\n"
+		: [word] "=&r"(word)
+		: [bytes] "r"(bytes), [addend] "r"(addend)
+		: "memory");
+	/* xmm4 = {0x04030201 + 1, 0x08070605 + 2, 0x0c0b0a09 + 3, 0x100f0e0d + 4};
+	 * pshufd 0x1b reverses the dwords. */
+	static const u32 want[4] = {0x100f0e11, 0x0c0b0a0c, 0x08070607, 0x04030202};
+	for (int i = 0; i < 4; i++) {
+		u32 got = (u32)bytes[19 + 4 * i] | (u32)bytes[20 + 4 * i] << 8 | (u32)bytes[21 + 4 * i] << 16 |
+			  (u32)bytes[22 + 4 * i] << 24;
+		expect(got, want[i], 72, "movdqu, paddd, pshufd, movdqu");
+	}
+	expect(bytes[18], 18, 72, "the byte before the unaligned store");
+	expect(bytes[35], 35, 72, "the byte after the unaligned store");
+	expect(word, 0x0403, 72, "pextrw 1");
+
+	/* SSE instructions between general-purpose ones, in a loop: 1 + 2 +
+	 * ... + 10 in xmm6. */
+	u64 sum = 0;
+	__asm__ volatile(
+		"xorpd %%xmm6, %%xmm6\n"
+		"mov $1, %%rcx\n"
+		"1:\n"
+		"cvtsi2sdq %%rcx, %%xmm7\n"
+		"addsd %%xmm7, %%xmm6\n"
+		"inc %%rcx\n"
+		"cmp $10, %%rcx\n"
+		"jbe 1b\n"
+		"cvttsd2si %%xmm6, %[sum]\n"
+		: [sum] "=r"(sum)
+		:
+		: "rcx", "cc");
+	expect(sum, 55, 73, "sum of 1 to 10 in doubles");
+
+	put("sse checks passed: ");
+	put_u64(result[0]);
+	out(1);
+}
+
+/* sse_fault runs an SSE instruction that must raise an exception, which
+ * the handlers above turn into an exit code. */
+static void sse_fault(const char *which)
+{
+	static u8 buf[64] __attribute__((aligned(16)));
+	if (seq(which, "align")) /* #GP: movaps needs a 16-byte aligned operand */
+		__asm__ volatile("movaps 8(%0), %%xmm0" : : "r"(buf) : "memory");
+	if (seq(which, "pf")) /* #PF: a canonical address that is not mapped */
+		__asm__ volatile("movsd (%0), %%xmm0" : : "r"(0x7fff00000000ull) : "memory");
+	if (seq(which, "xm")) {
+		/* Unmask division by zero through XRSTOR (MXCSR 0x1d80), then
+		 * divide by zero: #XM. */
+		static u8 area[1024] __attribute__((aligned(64)));
+		u64 cr4;
+		__asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
+		cr4 |= 1ull << 18; /* OSXSAVE */
+		__asm__ volatile("mov %0, %%cr4" : : "r"(cr4));
+		__asm__ volatile("xsetbv" : : "c"(0), "a"(3), "d"(0));
+		__asm__ volatile("xsave (%0)" : : "r"(area), "a"(3), "d"(0) : "memory");
+		*(u32 *)(area + 24) = 0x1d80;
+		*(u64 *)(area + 512) |= 3;
+		__asm__ volatile("xrstor (%0)" : : "r"(area), "a"(3), "d"(0) : "memory");
+		static const u64 operands[2] __attribute__((aligned(16))) = {F64_4, 0};
+		__asm__ volatile("movsd 0(%0), %%xmm0\n"
+				 "divsd 8(%0), %%xmm0\n"
+				 :
+				 : "r"(operands)
+				 : "memory");
+	}
+	if (seq(which, "outside")) /* maskmovdqu writes to [rdi]: not on the allowlist */
+		__asm__ volatile("maskmovdqu %%xmm1, %%xmm0" : : "D"(buf) : "memory");
+	fail(74, "the SSE instruction did not raise the expected exception");
+}
+
 /* Hostile variants. */
 static void escape(void)
 {
@@ -730,6 +938,15 @@ static void hostile(void)
 		__asm__ volatile("mov %0, %%cr0" : : "r"(cr0));
 		__asm__ volatile(".byte 0x0f, 0x57, 0xc0" ::: "memory"); /* xorps %xmm0, %xmm0 */
 		fail(77, "an SSE instruction with CR0.TS set did not raise #NM");
+	}
+	if (seq(mode, "sse")) {
+		sse_setup();
+		sse();
+		sys_exit(0);
+	}
+	if (sprefix(mode, "sse-")) {
+		sse_setup();
+		sse_fault(mode + 4);
 	}
 	if (seq(mode, "halt"))
 		for (;;)

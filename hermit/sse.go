@@ -193,6 +193,9 @@ func planData(b []byte) (dataInsn, error) {
 		}
 	}
 
+	if err := checkForm(&inst, ext, d.HasMem); err != nil {
+		return dataInsn{}, fmt.Errorf("%w: %s: %v", errNotData, inst.Op, err)
+	}
 	layout, err := scanEncoding(b[:inst.Len])
 	if err != nil {
 		return dataInsn{}, fmt.Errorf("%w: %s: %v", errNotData, inst.Op, err)
@@ -214,6 +217,65 @@ func planData(b []byte) (dataInsn, error) {
 	d.Aligned = d.MemBytes == 16 && !unalignedOps[inst.Op]
 	d.Code, d.DispOffset = layout.ripRelative(b[:inst.Len])
 	return d, nil
+}
+
+// memoryOnly are the instructions whose register form raises #UD.
+var memoryOnly = map[x86asm.Op]bool{
+	x86asm.MOVLPS: true, x86asm.MOVHPS: true, x86asm.MOVLPD: true, x86asm.MOVHPD: true,
+	x86asm.MOVNTPS: true, x86asm.MOVNTPD: true, x86asm.MOVNTDQ: true, x86asm.LDDQU: true, x86asm.MOVNTDQA: true,
+}
+
+// registerOnly are the instructions whose memory form raises #UD, or is
+// another instruction; shifts by an immediate and PEXTRW's 0F C5 form are
+// checked apart.
+var registerOnly = map[x86asm.Op]bool{
+	x86asm.MOVHLPS: true, x86asm.MOVLHPS: true, x86asm.MOVMSKPS: true, x86asm.MOVMSKPD: true,
+	x86asm.PMOVMSKB: true, x86asm.PSLLDQ: true, x86asm.PSRLDQ: true,
+}
+
+// immediateShifts are the shifts whose immediate forms (0F 71 to 73) take
+// a register only.
+var immediateShifts = map[x86asm.Op]bool{
+	x86asm.PSLLW: true, x86asm.PSLLD: true, x86asm.PSLLQ: true, x86asm.PSRLW: true,
+	x86asm.PSRLD: true, x86asm.PSRLQ: true, x86asm.PSRAW: true, x86asm.PSRAD: true,
+}
+
+// checkForm refuses encodings that x86asm decodes but the CPU rejects with
+// #UD, which would raise SIGILL in the monitor: a 66, F2 or F3 prefix that
+// is not the instruction's mandatory prefix, an SSSE3 or SSE4 instruction
+// without its 66 prefix, and register or memory forms the instruction does
+// not have (Intel SDM volume 2, chapter 3 to 5, each instruction's
+// encoding table). FuzzPlanData runs what planData accepts on the host.
+func checkForm(inst *x86asm.Inst, ext extension, hasMem bool) error {
+	has66 := false
+	for _, p := range inst.Prefix {
+		if p == 0 {
+			break
+		}
+		switch c := byte(p); c {
+		case 0x66, 0xf2, 0xf3:
+			if p&x86asm.PrefixImplicit == 0 {
+				return fmt.Errorf("prefix %02x is not its mandatory prefix", c)
+			}
+			has66 = has66 || c == 0x66
+		}
+	}
+	hasImm := false
+	for _, a := range inst.Args {
+		if _, ok := a.(x86asm.Imm); ok {
+			hasImm = true
+		}
+	}
+	pextrwC5 := inst.Op == x86asm.PEXTRW && inst.Opcode>>16 == 0x0fc5
+	switch {
+	case ext >= extSSSE3 && !has66:
+		return errors.New("the 66 prefix it needs is missing")
+	case memoryOnly[inst.Op] && !hasMem:
+		return errors.New("its register form does not exist")
+	case hasMem && (registerOnly[inst.Op] || pextrwC5 || immediateShifts[inst.Op] && hasImm):
+		return errors.New("its memory form does not exist")
+	}
+	return nil
 }
 
 // checkRegister accepts the registers the executor can hold the guest's

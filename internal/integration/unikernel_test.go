@@ -68,6 +68,25 @@ ln -s /var/lib/osvm-test/outside /var/lib/osvm-test/data/link`)
 		}
 	})
 
+	// The unit keeps MemoryDenyWriteExecute=yes: the monitor runs the
+	// guest's SSE instructions from a memfd mapped read-only and
+	// executable. On PVM hosts every SSE instruction of this mode goes
+	// through it. The guest exits with 5 after its checks pass, so that
+	// the failed unit stays loaded for the property checks.
+	t.Run("SSE instructions complete inside the unit", func(t *testing.T) {
+		e.writeComponent("sse", unikernelComponent("mode=sse", "exit=5"))
+		e.waitFor("the guest to exit", func() (bool, string) {
+			status := e.property("osvm-sse.service", "ExecMainStatus")
+			return status == "5", "ExecMainStatus=" + status
+		})
+		if j := e.journal("osvm-sse.service"); !strings.Contains(j, "sse checks passed") {
+			t.Errorf("journal lacks the guest's success line:\n%s", j)
+		}
+		if mdwe := e.property("osvm-sse.service", "MemoryDenyWriteExecute"); mdwe != "yes" {
+			t.Errorf("MemoryDenyWriteExecute=%s, want yes", mdwe)
+		}
+	})
+
 	t.Run("triple fault ends with a register dump", func(t *testing.T) {
 		e.writeComponent("triple", unikernelComponent("mode=triple"))
 		e.waitFor("the guest to fail", func() (bool, string) {

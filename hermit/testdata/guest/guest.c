@@ -26,7 +26,7 @@
  * #NM; with no IDT that ends in a triple fault), and xsave (XSAVE, then
  * XRSTOR of a changed MXCSR and XSAVE again, exits 0 when both agree).
  * Mode sse checks SSE arithmetic, compares, conversions and moves with
- * memory operands and exits 0; the sse-align, sse-pf and sse-xm modes
+ * memory operands and exits with the code of exit=N (default 0); the sse-align, sse-pf and sse-xm modes
  * must raise #GP, #PF and #XM (the exit code is then 100 + the vector),
  * and sse-outside runs maskmovdqu, which the monitor does not complete.
  *
@@ -942,7 +942,7 @@ static void hostile(void)
 	if (seq(mode, "sse")) {
 		sse_setup();
 		sse();
-		sys_exit(0);
+		sys_exit(exit_code);
 	}
 	if (sprefix(mode, "sse-")) {
 		sse_setup();

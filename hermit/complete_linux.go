@@ -14,9 +14,9 @@ import (
 // rflagsTF is RFLAGS.TF, single-step.
 const rflagsTF = 1 << 8
 
-// maxBatch bounds how many consecutive SSE instructions one exit
-// completes: each exit costs far more than an instruction, and loops of
-// SSE moves are common in memcpy and friends.
+// maxBatch is the maximum number of consecutive SSE instructions one exit
+// completes. An exit costs far more than an instruction, and copy loops
+// of SSE moves are common.
 const maxBatch = 64
 
 // completer does, for one machine, what the CPU would for the
@@ -30,15 +30,15 @@ type completer struct {
 	nativeErr  error
 }
 
-// refusal is the error of a rejected instruction the monitor does not
-// complete: the exit, and why not.
-type refusal struct {
-	exit *kvm.ExitError
-	why  error
+// uncompletedExit is the error of a rejected instruction the monitor does
+// not complete: the exit, and the reason.
+type uncompletedExit struct {
+	exit   *kvm.ExitError
+	reason error
 }
 
-func (r *refusal) Error() string { return r.exit.Error() }
-func (r *refusal) Unwrap() error { return r.exit }
+func (u *uncompletedExit) Error() string { return u.exit.Error() }
+func (u *uncompletedExit) Unwrap() error { return u.exit }
 
 // close releases the native executor, if one was made.
 func (c *completer) close() error {
@@ -57,8 +57,8 @@ func (c *completer) executor() (*nativeExecutor, error) {
 // complete handles an emulation failure of vCPU v. It returns nil when
 // the guest may go on: the instruction was completed, or the exception the
 // CPU would raise for it was injected. Otherwise it returns the exit
-// error, wrapped in a *refusal that says why the monitor does not
-// complete the instruction.
+// error, wrapped in an *uncompletedExit with the reason when the monitor
+// chose not to complete the instruction.
 func (c *completer) complete(v *kvm.VCPU, exit *kvm.ExitError) error {
 	instruction := emulationInstruction(exit.Data)
 	if instruction == nil {
@@ -79,19 +79,20 @@ func (c *completer) complete(v *kvm.VCPU, exit *kvm.ExitError) error {
 		return err
 	}
 	err = c.completeData(v, &sregs, instruction)
-	if why, ok := errors.AsType[*notCompleted](err); ok {
-		return &refusal{exit: exit, why: why}
+	if reason, ok := errors.AsType[*notCompleted](err); ok {
+		return &uncompletedExit{exit: exit, reason: reason}
 	}
 	return err
 }
 
-// notCompleted says why the monitor does not complete an instruction.
+// notCompleted is the reason the monitor does not complete an instruction.
 type notCompleted struct{ err error }
 
 func (n *notCompleted) Error() string { return n.err.Error() }
 func (n *notCompleted) Unwrap() error { return n.err }
 
-func refuse(format string, args ...any) error {
+// notCompletedf returns a *notCompleted with a formatted reason.
+func notCompletedf(format string, args ...any) error {
 	return &notCompleted{fmt.Errorf(format, args...)}
 }
 
@@ -130,10 +131,10 @@ func completeXGETBV(v *kvm.VCPU, sregs *kvm.SRegs) error {
 
 // completeData completes the SSE data instruction first, which the
 // emulator rejected, and then up to maxBatch-1 SSE instructions that
-// follow it, by running them on the host (see planData). An instruction
-// that would fault on the CPU gets its exception injected instead, when it
-// is first; later in the batch it ends the batch, so that it comes back
-// as the next exit.
+// follow it, by running them on the host (see planData). When the first
+// instruction would fault on the CPU, its exception is injected instead. A
+// later one that would fault ends the batch, so it comes back as the next
+// exit.
 func (c *completer) completeData(v *kvm.VCPU, sregs *kvm.SRegs, first []byte) error {
 	d, err := planData(first)
 	if err != nil {
@@ -141,7 +142,7 @@ func (c *completer) completeData(v *kvm.VCPU, sregs *kvm.SRegs, first []byte) er
 	}
 	switch {
 	case sregs.CS.L != 1 || sregs.CS.DPL != 0:
-		return refuse("the vCPU is not in 64-bit ring 0")
+		return notCompletedf("the vCPU is not in 64-bit ring 0")
 	case sregs.CR0&kvm.CR0EM != 0 || sregs.CR4&kvm.CR4OSFXSR == 0:
 		// SSE instructions raise #UD while CR0.EM is set or CR4.OSFXSR
 		// clear (Intel SDM volume 3A, 13.1.3).
@@ -153,7 +154,7 @@ func (c *completer) completeData(v *kvm.VCPU, sregs *kvm.SRegs, first []byte) er
 	}
 	x, err := c.executor()
 	if err != nil {
-		return refuse("%v", err)
+		return notCompletedf("%v", err)
 	}
 
 	regs, err := v.Regs()
@@ -161,7 +162,7 @@ func (c *completer) completeData(v *kvm.VCPU, sregs *kvm.SRegs, first []byte) er
 		return err
 	}
 	if regs.RFLAGS&rflagsTF != 0 {
-		return refuse("RFLAGS.TF is set, and the monitor does not raise the single-step trap")
+		return notCompletedf("RFLAGS.TF is set, and the monitor does not raise the single-step trap")
 	}
 	state, err := v.XSave()
 	if err != nil {
@@ -240,15 +241,17 @@ func (c *completer) step(x *nativeExecutor, d *dataInsn, regs *kvm.Regs, sregs *
 	var runs []physRange
 	if d.HasMem {
 		if d.Inst.AddrSize != 64 {
-			return nil, refuse("%s uses a %d-bit address", d.Inst.Op, d.Inst.AddrSize)
+			return nil, notCompletedf("%s uses a %d-bit address", d.Inst.Op, d.Inst.AddrSize)
 		}
 		gva, ok := effectiveAddress(d.Mem, d.Inst.Len, regs, sregs)
 		if !ok {
-			return nil, refuse("%s: cannot compute the address of its memory operand", d.Inst.Op)
+			return nil, notCompletedf("%s: cannot compute the address of its memory operand", d.Inst.Op)
 		}
 		if d.Aligned && gva%16 != 0 {
 			return &exception{vector: vectorGP, hasCode: true}, nil
 		}
+		// TODO: set the accessed and dirty bits of the page-table entries,
+		// as the CPU does; Hermit kernels do not read them.
 		write := d.Store && sregs.CR0&kvm.CR0WP != 0
 		var err error
 		runs, err = translateRangeFor(c.mem, sregs.CR3, gva, uint64(d.MemBytes), write)

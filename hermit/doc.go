@@ -94,23 +94,32 @@
 //   - An error on a hypercall's guest addresses (a parameter struct, buffer
 //     or string outside guest memory, or an unmapped buffer) stops the guest
 //     instead of returning EFAULT.
-//   - On hosts whose KVM runs guests on PVM (CONFIG_KVM_PVM), KVM emulates
-//     every guest ring-0 instruction. Hermit kernels run entirely in ring 0,
-//     and released kernels use XGETBV and SSE instructions that the
-//     emulator rejects, so they stop with a *VCPUError naming the
-//     instruction. Run does not emulate such instructions itself.
+//   - On PVM hosts, only the SSE to SSE4.2 data instructions of the
+//     allowlist are completed (see below); AVX, x87 and MMX instructions
+//     that the emulator rejects stop the guest with a *VCPUError naming
+//     the instruction and its address. Completion does not set the
+//     accessed and dirty bits of the guest's page tables, and refuses
+//     instructions while RFLAGS.TF is set.
 //
-// On hosts whose KVM emulates guest ring 0 (PVM), the emulator rejects
-// XGETBV, XSAVE and XRSTOR and most SSE instructions. The monitor answers
-// XGETBV from the vCPU's extended control registers, performs XSAVE and
-// XRSTOR of the x87, SSE and AVX state in their standard form, and raises
-// #NM for an x87 or SSE instruction while CR0.TS is set, as hardware does
-// (see completeRejected); any other rejected instruction, such as SSE
-// arithmetic, stops the guest with an error that names it and its address.
+// On hosts whose KVM emulates guest ring 0 (PVM, CONFIG_KVM_PVM), KVM's
+// instruction emulator rejects XGETBV, XSAVE and XRSTOR and most SSE
+// instructions, which every Hermit kernel uses. The monitor completes them
+// (see completer.complete): it answers XGETBV from the vCPU's extended
+// control registers, performs XSAVE and XRSTOR of the x87, SSE and AVX
+// state in their standard form, and raises #NM for an x87 or SSE
+// instruction while CR0.TS is set, as hardware does. SSE data
+// instructions (planData decides which) run on the host CPU: a trampoline
+// loads the vCPU's general-purpose registers, flags, XMM registers and
+// MXCSR, calls the instruction re-encoded with its memory operand turned
+// into a RIP-relative reference to a copy of the guest's bytes, and saves
+// the results; the monitor copies a stored operand back through the
+// guest's page tables. Exceptions the CPU would raise (#GP for a
+// misaligned operand, #PF, #XM for an unmasked SIMD exception) are
+// injected instead. The code runs from a memfd mapped read-only and
+// executable, so it needs memfd_create(2) but no writable and executable
+// mapping. An exit completes up to 64 consecutive SSE instructions.
 //
-// NOTE: the kernels tested to their exit are the test kernel in testdata
-// (interface versions 1 to 3). uhyve's prebuilt Hermit 0.6.9 images were
-// only run on a PVM host, where they print their first log lines and stop
-// at their first SSE instruction, so how far a released kernel gets on
-// hardware virtualization is untested.
+// NOTE: uhyve's prebuilt Hermit 0.6.9 images (hello_world, hello_c,
+// rusty_demo) were run on a PVM host only, where they boot through
+// completion; on VMX or SVM hardware they are untested.
 package hermit

@@ -62,8 +62,8 @@ func (e *VCPUError) Error() string {
 		if e.Instruction != nil {
 			b.WriteString(" (bytes from RIP: " + hexBytes(e.Instruction) + ")")
 		}
-		if r, ok := errors.AsType[*refusal](e.Err); ok {
-			b.WriteString(", which the monitor does not complete: " + r.why.Error())
+		if u, ok := errors.AsType[*uncompletedExit](e.Err); ok {
+			b.WriteString(", which the monitor does not complete: " + u.reason.Error())
 		}
 	}
 	if e.HaveRegs {

@@ -10,14 +10,14 @@ import (
 // Completing SSE data instructions that KVM's emulator rejects.
 //
 // The monitor does not reimplement SSE arithmetic. It runs the guest's
-// instruction on the host CPU, in user mode, against the vCPU's registers:
-// the instruction is re-encoded so that its memory operand, if any, becomes
-// a RIP-relative reference to a buffer holding a copy of the guest bytes,
-// and a trampoline loads the vCPU's general-purpose registers, flags, XMM
+// instruction on the host CPU, in user mode, against the vCPU's registers.
+// The instruction is re-encoded so that its memory operand, if any, becomes
+// a RIP-relative reference to a buffer with a copy of the guest bytes. A
+// trampoline loads the vCPU's general-purpose registers, flags, XMM
 // registers and MXCSR around it (see native_linux_amd64.go). That is safe
-// only for instructions that compute on registers and that one operand and
-// nothing else: no control flow, no system state, no implicit memory
-// access. planData decides that, from the instruction bytes alone.
+// only for instructions that compute on registers and that one operand:
+// no control flow, no system state, no implicit memory access. planData
+// decides that from the instruction bytes alone.
 
 // extension is the CPUID feature an instruction needs beyond SSE2, which
 // every x86-64 CPU has.
@@ -35,13 +35,12 @@ func (e extension) String() string {
 	return [...]string{"SSE2", "SSE3", "SSSE3", "SSE4.1", "SSE4.2"}[e]
 }
 
-// dataAllowlist holds the SSE to SSE4.2 instructions the monitor completes
-// and the extension each needs: moves, arithmetic, logic, compares,
-// shuffles and conversions on XMM registers, general-purpose registers
-// and one memory operand. Left out on purpose: MMX register forms (they
-// change x87 state), MASKMOVDQU (it writes to [RDI] implicitly), LDMXCSR
-// (it can set reserved MXCSR bits, which fault; completeData handles it
-// apart), prefetches, fences and everything else.
+// dataAllowlist maps the SSE to SSE4.2 instructions the monitor completes
+// to the extension each needs: moves, arithmetic, logic, compares,
+// shuffles and conversions on XMM registers, general-purpose registers and
+// one memory operand. MMX register forms are left out because they change
+// x87 state, and MASKMOVDQU because it writes to [RDI] implicitly.
+// LDMXCSR, STMXCSR, prefetches and fences are not completed either.
 var dataAllowlist = map[x86asm.Op]extension{
 	// Moves.
 	x86asm.MOVAPS: extSSE2, x86asm.MOVAPD: extSSE2, x86asm.MOVUPS: extSSE2, x86asm.MOVUPD: extSSE2,
@@ -130,7 +129,7 @@ var dataAllowlist = map[x86asm.Op]extension{
 }
 
 // unalignedOps are the legacy SSE instructions whose 16-byte memory
-// operand may be unaligned; with every other one the CPU raises #GP unless
+// operand may be unaligned. With every other one, the CPU raises #GP unless
 // the operand is 16-byte aligned (Intel SDM volume 1, 12.4 and 12.10).
 var unalignedOps = map[x86asm.Op]bool{
 	x86asm.MOVUPS: true, x86asm.MOVUPD: true, x86asm.MOVDQU: true, x86asm.LDDQU: true,
@@ -159,12 +158,12 @@ type dataInsn struct {
 	Aligned  bool // the operand must be 16-byte aligned
 }
 
-// errNotData says that an instruction is not one the monitor completes.
+// errNotData is the error of an instruction the monitor does not complete.
 var errNotData = errors.New("not an SSE data instruction the monitor completes")
 
 // planData decodes the instruction at the start of b and decides whether
-// the monitor may complete it by running it on the host. It returns an
-// error wrapping errNotData that says why not.
+// the monitor may complete it by running it on the host. When it may not,
+// the error wraps errNotData and gives the reason.
 func planData(b []byte) (dataInsn, error) {
 	inst, err := x86asm.Decode(b, 64)
 	if err != nil {
@@ -225,9 +224,9 @@ var memoryOnly = map[x86asm.Op]bool{
 	x86asm.MOVNTPS: true, x86asm.MOVNTPD: true, x86asm.MOVNTDQ: true, x86asm.LDDQU: true, x86asm.MOVNTDQA: true,
 }
 
-// registerOnly are the instructions whose memory form raises #UD, or is
-// another instruction; shifts by an immediate and PEXTRW's 0F C5 form are
-// checked apart.
+// registerOnly are the instructions whose memory form raises #UD or is
+// another instruction. checkForm also checks the shifts by an immediate and
+// PEXTRW's 0F C5 form.
 var registerOnly = map[x86asm.Op]bool{
 	x86asm.MOVHLPS: true, x86asm.MOVLHPS: true, x86asm.MOVMSKPS: true, x86asm.MOVMSKPD: true,
 	x86asm.PMOVMSKB: true, x86asm.PSLLDQ: true, x86asm.PSRLDQ: true,
@@ -293,8 +292,8 @@ func checkRegister(r x86asm.Reg) error {
 	return fmt.Errorf("uses register %s", r)
 }
 
-// encoding is where the parts of a legacy-encoded (not VEX) SSE
-// instruction lie: prefixes, opcode, ModRM, SIB, displacement, immediate.
+// encoding is the layout of a legacy-encoded (not VEX) SSE instruction:
+// the offsets of its prefixes, opcode, ModRM byte and immediate.
 type encoding struct {
 	keep     []int // offsets of the prefix bytes the re-encoding keeps
 	rex      int   // offset of the REX prefix, or -1
@@ -322,14 +321,16 @@ func scanEncoding(b []byte) (encoding, error) {
 		case 0x2e, 0x36, 0x3e, 0x26, 0x64, 0x65, 0x67:
 			continue
 		case 0xf0:
-			return encoding{}, errors.New("LOCK prefix")
+			return encoding{}, errors.New("a LOCK prefix makes it raise #UD")
 		}
 		break
 	}
+
 	if i < len(b) && b[i]&0xf0 == 0x40 {
 		e.rex = i
 		i++
 	}
+
 	if i >= len(b) || b[i] != 0x0f {
 		return encoding{}, errors.New("not a two- or three-byte opcode after the prefixes")
 	}
@@ -339,6 +340,7 @@ func scanEncoding(b []byte) (encoding, error) {
 		i++
 	}
 	i++ // the opcode byte itself
+
 	if i >= len(b) {
 		return encoding{}, errors.New("no ModRM byte")
 	}
@@ -365,6 +367,7 @@ func scanEncoding(b []byte) (encoding, error) {
 			i += 4
 		}
 	}
+
 	if i > len(b) || len(b)-i > 1 {
 		return encoding{}, fmt.Errorf("%d bytes do not end in at most one immediate byte after ModRM", len(b))
 	}

@@ -251,7 +251,7 @@ func (c *completer) step(x *nativeExecutor, d *dataInsn, regs *kvm.Regs, sregs *
 			return &exception{vector: vectorGP, hasCode: true}, nil
 		}
 		// TODO: set the accessed and dirty bits of the page-table entries,
-		// as the CPU does; Hermit kernels do not read them.
+		// as the CPU does.
 		write := d.Store && sregs.CR0&kvm.CR0WP != 0
 		var err error
 		runs, err = translateRangeFor(c.mem, sregs.CR3, gva, uint64(d.MemBytes), write)

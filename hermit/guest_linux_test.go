@@ -357,7 +357,7 @@ func TestConfigCmdlinePadsEnvironment(t *testing.T) {
 // printed its greetings, arguments, environment and floating-point results.
 func TestRunRealImages(t *testing.T) {
 	testenv.MustHaveKVM(t)
-	dir := realImagesDir(t)
+	dir := testenv.HermitImagesDir(t)
 	tests := []struct {
 		file      string
 		args, env []string
@@ -479,10 +479,7 @@ func BenchmarkBootToExit(b *testing.B) {
 // emulator rejects.
 func BenchmarkBootRealImage(b *testing.B) {
 	testenv.MustHaveKVM(b)
-	dir := os.Getenv("OSVM_HERMIT_IMAGES")
-	if dir == "" {
-		b.Skip("skipping: set OSVM_HERMIT_IMAGES to a folder with uhyve's prebuilt x86_64 images (hello_world)")
-	}
+	dir := testenv.HermitImagesDir(b)
 	img, err := InspectFile(filepath.Join(dir, "hello_world"))
 	if err != nil {
 		b.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/osvm-project/osvm/internal/testenv"
 )
 
 func TestInspectValidKernel(t *testing.T) {
@@ -251,7 +253,7 @@ func TestKernelVersionLess(t *testing.T) {
 // TestInspectRealImages inspects the prebuilt images of uhyve's data folder
 // when OSVM_HERMIT_IMAGES names a folder holding them.
 func TestInspectRealImages(t *testing.T) {
-	dir := realImagesDir(t)
+	dir := testenv.HermitImagesDir(t)
 	tests := []struct {
 		file    string
 		pie     bool
@@ -284,12 +286,3 @@ func TestInspectRealImages(t *testing.T) {
 	}
 }
 
-// realImagesDir returns $OSVM_HERMIT_IMAGES or skips t.
-func realImagesDir(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("OSVM_HERMIT_IMAGES")
-	if dir == "" {
-		t.Skip("skipping: set OSVM_HERMIT_IMAGES to a folder with uhyve's prebuilt x86_64 images (hello_world, rusty_demo, hello_c)")
-	}
-	return dir
-}

@@ -62,10 +62,7 @@ environment = { GREETING = "osvm" }
 // under emulation.
 func TestRunRealImages(t *testing.T) {
 	testenv.MustHaveKVM(t)
-	images := os.Getenv("OSVM_HERMIT_IMAGES")
-	if images == "" {
-		t.Skip("skipping: set OSVM_HERMIT_IMAGES to a folder with uhyve's prebuilt x86_64 images (hello_world, rusty_demo, hello_c)")
-	}
+	images := testenv.HermitImagesDir(t)
 	bin := build(t)
 	tests := []struct {
 		image  string

@@ -240,3 +240,17 @@ func MustHaveTDX(t testing.TB) {
 		SkipMissingHardware(t, "Intel TDX host support in KVM", observed)
 	}
 }
+
+// HermitImagesDir returns the folder that OSVM_HERMIT_IMAGES names, which
+// holds uhyve's prebuilt x86_64 Hermit images (hello_world, hello_c,
+// rusty_demo, from the data/ folder of the hermit-os/uhyve repository). It
+// skips t, even in CI, when the variable is empty: the images are not in
+// this repository, and CI has no way to fetch them.
+func HermitImagesDir(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("OSVM_HERMIT_IMAGES")
+	if dir == "" {
+		t.Skip("skipping: set OSVM_HERMIT_IMAGES to a folder with uhyve's prebuilt x86_64 Hermit images (hello_world, hello_c, rusty_demo)")
+	}
+	return dir
+}

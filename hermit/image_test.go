@@ -285,4 +285,3 @@ func TestInspectRealImages(t *testing.T) {
 		})
 	}
 }
-

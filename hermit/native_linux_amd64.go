@@ -37,7 +37,17 @@ func newNativeExecutor() (*nativeExecutor, error) {
 	if !cpu.X86.HasOSXSAVE {
 		return nil, errors.New("the host CPU or kernel does not enable XSAVE, which running guest SSE instructions needs")
 	}
-	fd, err := unix.MemfdCreate("osvm-sse-completion", unix.MFD_CLOEXEC)
+	// MFD_EXEC asks for an executable memfd where the vm.memfd_noexec
+	// sysctl would seal it non-executable (Linux 6.3 and later); older
+	// kernels reject the flag with EINVAL and make every memfd executable
+	// (memfd_create(2)).
+	fd, err := unix.MemfdCreate("osvm-sse-completion", unix.MFD_CLOEXEC|unix.MFD_EXEC)
+	if errors.Is(err, unix.EINVAL) {
+		fd, err = unix.MemfdCreate("osvm-sse-completion", unix.MFD_CLOEXEC)
+	}
+	if errors.Is(err, unix.EACCES) {
+		return nil, fmt.Errorf("memfd_create for the SSE completion code: %w (the sysctl vm.memfd_noexec=2 forbids executable memfds; set it to 0 or 1)", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("memfd_create for the SSE completion code: %w", err)
 	}

@@ -146,7 +146,7 @@ func TestCompleteStep(t *testing.T) {
 		memory   map[uint64][]byte // guest-physical contents before
 		// Outcome: an exception, or the new XMM0 low lane, memory and MXCSR.
 		vector     uint8
-		code2      uint32 // the error code
+		errorCode  uint32 // the error code
 		cr2        uint64
 		xmm0       float64
 		written    map[uint64][]byte
@@ -171,11 +171,11 @@ func TestCompleteStep(t *testing.T) {
 		},
 		{
 			name: "unmapped page raises #PF", code: []byte{0xf2, 0x0f, 0x10, 0x00}, rax: unmapped + 8,
-			vector: vectorPF, code2: 0, cr2: unmapped + 8,
+			vector: vectorPF, errorCode: 0, cr2: unmapped + 8,
 		},
 		{
 			name: "store to a read-only page with CR0.WP raises #PF", code: []byte{0xf2, 0x0f, 0x11, 0x00}, rax: readOnlyVA,
-			cr0: 1 << 16, vector: vectorPF, code2: 3, cr2: readOnlyVA,
+			cr0: 1 << 16, vector: vectorPF, errorCode: 3, cr2: readOnlyVA,
 		},
 		{
 			name: "store to a read-only page without CR0.WP", code: []byte{0xf2, 0x0f, 0x11, 0x00}, rax: readOnlyVA,
@@ -223,8 +223,8 @@ func TestCompleteStep(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tt.vector != 0 {
-				if exc == nil || exc.vector != tt.vector || exc.code != tt.code2 {
-					t.Fatalf("step = %+v, want exception %d with error code %d", exc, tt.vector, tt.code2)
+				if exc == nil || exc.vector != tt.vector || exc.code != tt.errorCode {
+					t.Fatalf("step = %+v, want exception %d with error code %d", exc, tt.vector, tt.errorCode)
 				}
 				if tt.cr2 != 0 && (exc.cr2 == nil || *exc.cr2 != tt.cr2) {
 					t.Errorf("CR2 = %v, want %#x", exc.cr2, tt.cr2)

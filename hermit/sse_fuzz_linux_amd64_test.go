@@ -9,9 +9,9 @@ import (
 
 // FuzzPlanData feeds arbitrary bytes to planData. Whatever it accepts
 // must be on the allowlist and re-encode to the same instruction with a
-// RIP-relative operand (checkReencoding); the executor then runs it on
-// this CPU, with register and memory values taken from the input, and
-// the process must survive with its own SSE state intact.
+// RIP-relative operand (checkReencoding). The executor then runs it on
+// this CPU, with register and memory values taken from the input. The
+// process must survive it, with its own SSE state intact.
 func FuzzPlanData(f *testing.F) {
 	seeds := [][]byte{
 		{0x0f, 0x57, 0xc0},                   // xorps xmm0, xmm0

@@ -14,7 +14,7 @@ func TestPlanData(t *testing.T) {
 	tests := []struct {
 		name     string
 		bytes    []byte
-		refused  string // part of the reason, if planData refuses
+		wantErr  string // part of the error, if planData rejects the bytes
 		code     []byte // the re-encoding, with a zero displacement
 		memBytes int
 		store    bool
@@ -50,20 +50,20 @@ func TestPlanData(t *testing.T) {
 			name: "cvtsi2sd xmm1, qword [rbx]", bytes: []byte{0xf2, 0x48, 0x0f, 0x2a, 0x0b},
 			code: []byte{0xf2, 0x48, 0x0f, 0x2a, 0x0d, 0, 0, 0, 0}, memBytes: 8,
 		},
-		{name: "movq xmm4, rsp", bytes: []byte{0x66, 0x48, 0x0f, 0x6e, 0xe4}, refused: "stack pointer"},
-		{name: "paddd mm0, mm1", bytes: []byte{0x0f, 0xfe, 0xc1}, refused: "register M0"},
-		{name: "lock addps", bytes: []byte{0xf0, 0x0f, 0x58, 0x00}, refused: "not an SSE data instruction"},
-		{name: "vxorps", bytes: []byte{0xc5, 0xf8, 0x57, 0xc0}, refused: "VXORPS is not on the allowlist"},
-		{name: "maskmovdqu", bytes: []byte{0x66, 0x0f, 0xf7, 0xc1}, refused: "MASKMOVDQU is not on the allowlist"},
-		{name: "ldmxcsr", bytes: []byte{0x0f, 0xae, 0x10}, refused: "LDMXCSR is not on the allowlist"},
-		{name: "truncated", bytes: []byte{0xf2, 0x0f, 0x10}, refused: "not an SSE data instruction"},
+		{name: "movq xmm4, rsp", bytes: []byte{0x66, 0x48, 0x0f, 0x6e, 0xe4}, wantErr: "stack pointer"},
+		{name: "paddd mm0, mm1", bytes: []byte{0x0f, 0xfe, 0xc1}, wantErr: "register M0"},
+		{name: "lock addps", bytes: []byte{0xf0, 0x0f, 0x58, 0x00}, wantErr: "not an SSE data instruction"},
+		{name: "vxorps", bytes: []byte{0xc5, 0xf8, 0x57, 0xc0}, wantErr: "VXORPS is not on the allowlist"},
+		{name: "maskmovdqu", bytes: []byte{0x66, 0x0f, 0xf7, 0xc1}, wantErr: "MASKMOVDQU is not on the allowlist"},
+		{name: "ldmxcsr", bytes: []byte{0x0f, 0xae, 0x10}, wantErr: "LDMXCSR is not on the allowlist"},
+		{name: "truncated", bytes: []byte{0xf2, 0x0f, 0x10}, wantErr: "not an SSE data instruction"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d, err := planData(tt.bytes)
-			if tt.refused != "" {
-				if err == nil || !errors.Is(err, errNotData) || !strings.Contains(err.Error(), tt.refused) {
-					t.Fatalf("planData = %v, %v; want a refusal mentioning %q", d.Inst, err, tt.refused)
+			if tt.wantErr != "" {
+				if err == nil || !errors.Is(err, errNotData) || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("planData = %v, %v; want a refusal mentioning %q", d.Inst, err, tt.wantErr)
 				}
 				return
 			}

@@ -8,10 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/osvm-project/osvm/kvm"
 )
@@ -141,6 +144,64 @@ func Boot(img *Image, cfg Config) (*Machine, error) {
 		return nil, err
 	}
 	return &Machine{m: m}, nil
+}
+
+// BootFile boots the kernel at path as Boot does, after the checks of
+// InspectFile. It reads the file into an anonymous mapping outside the Go
+// heap and unmaps it once the kernel is in guest memory. InspectFile's copy
+// lives in the Go heap, whose pages the runtime keeps after the copy is
+// garbage, so it would stay resident for as long as the guest runs: with
+// InspectFile and Boot, osvm-launch stayed 7 MiB larger for a 3 MB kernel.
+func BootFile(path string, cfg Config) (*Machine, error) {
+	data, unmap, err := readImageFile(path)
+	if err != nil {
+		return nil, err
+	}
+	defer unmap()
+	img, err := Inspect(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	m, err := Boot(img, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("boot %s: %w", path, err)
+	}
+	return m, nil
+}
+
+// readImageFile reads the regular file at path, at most MaxImageSize bytes,
+// into a private anonymous mapping. It returns the file's contents and a
+// function that unmaps them.
+func readImageFile(path string) (data []byte, unmap func(), err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("hermit: open kernel image: %w", err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, nil, fmt.Errorf("hermit: kernel image: %w", err)
+	}
+	if !info.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("hermit: kernel image %s is not a regular file (mode %v)", path, info.Mode())
+	}
+	if info.Size() > MaxImageSize {
+		return nil, nil, fmt.Errorf("hermit: kernel image %s has %d bytes, more than the %d bytes BootFile reads", path, info.Size(), MaxImageSize)
+	}
+
+	// mmap rejects a length of 0. An empty file still gets a mapping, so
+	// that Inspect rejects it with the reason.
+	mapping, err := unix.Mmap(-1, 0, max(int(info.Size()), 1), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return nil, nil, fmt.Errorf("hermit: map %d bytes for kernel image %s: %w", info.Size(), path, err)
+	}
+	unmap = func() { unix.Munmap(mapping) }
+	data = mapping[:info.Size()]
+	if _, err := io.ReadFull(f, data); err != nil {
+		unmap()
+		return nil, nil, fmt.Errorf("hermit: read kernel image %s (%d bytes): %w", path, len(data), err)
+	}
+	return data, unmap, nil
 }
 
 // Run runs the guest as Run does. Call it once.

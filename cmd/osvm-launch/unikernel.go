@@ -36,13 +36,9 @@ func bootUnikernel(p *plan.Plan) int {
 		return status
 	}
 
-	img, err := hermit.InspectFile(uk.Image)
+	machine, err := hermit.BootFile(uk.Image, guestConfig(p))
 	if err != nil {
 		return fail(exitSandbox, "%v", err)
-	}
-	machine, err := hermit.Boot(img, guestConfig(p))
-	if err != nil {
-		return fail(exitSandbox, "boot %s: %v", uk.Image, err)
 	}
 	defer machine.Close()
 

@@ -533,7 +533,10 @@ func (m *machine) portOut(v *kvm.VCPU, p kvm.PortIO) error {
 		return nil // configuration writes to absent devices are dropped
 	}
 
-	args, err := m.hypercallArgs(v, p)
+	// One argument, the usual case, fits the array on the stack, so that a
+	// hypercall leaves no garbage here.
+	var buf [1]uint64
+	args, err := m.hypercallArgs(v, p, buf[:0])
 	if err != nil {
 		return err
 	}
@@ -569,10 +572,11 @@ func (m *machine) hypercall(v *kvm.VCPU, port uint16, arg uint64) error {
 	return nil
 }
 
-// hypercallArgs returns the arguments of a hypercall OUT: for interface
-// version 1 the value written, for versions 2 and 3 RDI. A REP OUTS to the
-// version 1 serial port writes several bytes, one hypercall each.
-func (m *machine) hypercallArgs(v *kvm.VCPU, p kvm.PortIO) ([]uint64, error) {
+// hypercallArgs appends the arguments of a hypercall OUT to args and returns
+// the result: for interface version 1 the value written, for versions 2 and
+// 3 RDI. A REP OUTS to the version 1 serial port writes several bytes, one
+// hypercall each.
+func (m *machine) hypercallArgs(v *kvm.VCPU, p kvm.PortIO, args []uint64) ([]uint64, error) {
 	hp, ok := hypercallPorts[p.Port]
 	if !ok {
 		return nil, fmt.Errorf("OUT to unknown port %#x (%d bytes, % x): no emulated device or hypercall uses it", p.Port, p.Size, p.Data)
@@ -582,17 +586,16 @@ func (m *machine) hypercallArgs(v *kvm.VCPU, p kvm.PortIO) ([]uint64, error) {
 		if err != nil {
 			return nil, err
 		}
-		return []uint64{regs.RDI}, nil
+		return append(args, regs.RDI), nil
 	}
 	if hp.Call == callSerialWriteByte {
-		args := make([]uint64, p.Count)
-		for i := range args {
-			args[i] = uint64(p.Data[i*p.Size])
+		for i := range p.Count {
+			args = append(args, uint64(p.Data[i*p.Size]))
 		}
 		return args, nil
 	}
 	if p.Size != 4 || p.Count != 1 {
 		return nil, badf(hp.Call, p.Port, "a %d-byte OUT (count %d), but interface version 1 passes a 32-bit address with one OUT", p.Size, p.Count)
 	}
-	return []uint64{uint64(binary.LittleEndian.Uint32(p.Data))}, nil
+	return append(args, uint64(binary.LittleEndian.Uint32(p.Data))), nil
 }

@@ -89,10 +89,10 @@ func BenchmarkUnikernelBoot(b *testing.B) {
 // guest memory the guest touched, for a 32 MiB guest that halts, from the
 // run with the median overhead. Resident memory is the Rss of every mapping
 // in /proc/PID/smaps, which sums to VmRSS: RssAnon, RssFile and RssShmem.
-// It also reports two parts of the overhead: the pages of osvm-launch's own
-// file (text, read-only data and the data not yet written), which the page
-// cache shares among all launchers, and the anonymous memory outside the
-// guest's, which each launcher has for itself.
+// It also reports two parts of the overhead. The pages of osvm-launch's own
+// file (text, read-only data and data not yet written) are shared by all
+// launchers through the page cache. The anonymous memory outside the
+// guest's is each launcher's own.
 func BenchmarkMonitorMemory(b *testing.B) {
 	launcher := filepath.Join(build(b), "osvm-launch")
 	planPath := unikernelPlan(b, "mode=halt")

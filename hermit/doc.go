@@ -24,6 +24,10 @@
 // and, when KVM's instruction emulator rejected an instruction, that
 // instruction's bytes and address.
 //
+// A long-running VMM boots with BootFile and runs the guest with
+// Machine.Run. BootFile keeps no copy of the image after loading it, where
+// the Image of InspectFile holds the whole file in the Go heap.
+//
 // The parts that need no kernel are plain functions and values: Inspect
 // (image checks), Image.Load (into any GuestMemory), BootInfo.Encode,
 // DeviceTree.Encode and BootArgs.

@@ -13,8 +13,8 @@ import (
 // with hermit-entry 0.10 and newer declare it.
 const EntryVersion = 4
 
-// MaxImageSize is the largest kernel file InspectFile reads. Released Hermit
-// kernels are a few MiB.
+// MaxImageSize is the largest kernel file InspectFile and BootFile read.
+// Released Hermit kernels are a few MiB.
 const MaxImageSize = 256 << 20
 
 // maxKernelSpan bounds the guest-virtual extent of a kernel's PT_LOAD

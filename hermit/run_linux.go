@@ -8,10 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/osvm-project/osvm/kvm"
 )
@@ -145,6 +148,64 @@ func Boot(img *Image, cfg Config) (*Machine, error) {
 		return nil, err
 	}
 	return &Machine{m: m}, nil
+}
+
+// BootFile boots the kernel at path as Boot does, after the checks of
+// InspectFile. It reads the file into an anonymous mapping outside the Go
+// heap and unmaps it once the kernel is in guest memory. InspectFile's copy
+// lives in the Go heap, whose pages the runtime keeps after the copy is
+// garbage, so it would stay resident for as long as the guest runs: with
+// InspectFile and Boot, osvm-launch stayed 7 MiB larger for a 3 MB kernel.
+func BootFile(path string, cfg Config) (*Machine, error) {
+	data, unmap, err := readImageFile(path)
+	if err != nil {
+		return nil, err
+	}
+	defer unmap()
+	img, err := Inspect(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	m, err := Boot(img, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("boot %s: %w", path, err)
+	}
+	return m, nil
+}
+
+// readImageFile reads the regular file at path, at most MaxImageSize bytes,
+// into a private anonymous mapping. It returns the file's contents and a
+// function that unmaps them.
+func readImageFile(path string) (data []byte, unmap func(), err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("hermit: open kernel image: %w", err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, nil, fmt.Errorf("hermit: kernel image: %w", err)
+	}
+	if !info.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("hermit: kernel image %s is not a regular file (mode %v)", path, info.Mode())
+	}
+	if info.Size() > MaxImageSize {
+		return nil, nil, fmt.Errorf("hermit: kernel image %s has %d bytes, more than the %d bytes BootFile reads", path, info.Size(), MaxImageSize)
+	}
+
+	// mmap rejects a length of 0. An empty file still gets a mapping, so
+	// that Inspect rejects it with the reason.
+	mapping, err := unix.Mmap(-1, 0, max(int(info.Size()), 1), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return nil, nil, fmt.Errorf("hermit: map %d bytes for kernel image %s: %w", info.Size(), path, err)
+	}
+	unmap = func() { unix.Munmap(mapping) }
+	data = mapping[:info.Size()]
+	if _, err := io.ReadFull(f, data); err != nil {
+		unmap()
+		return nil, nil, fmt.Errorf("hermit: read kernel image %s (%d bytes): %w", path, len(data), err)
+	}
+	return data, unmap, nil
 }
 
 // Run runs the guest as Run does. Call it once.
@@ -479,7 +540,10 @@ func (m *machine) portOut(v *kvm.VCPU, p kvm.PortIO) error {
 		return nil // configuration writes to absent devices are dropped
 	}
 
-	args, err := m.hypercallArgs(v, p)
+	// One argument, the usual case, fits the array on the stack, so that a
+	// hypercall leaves no garbage here.
+	var buf [1]uint64
+	args, err := m.hypercallArgs(v, p, buf[:0])
 	if err != nil {
 		return err
 	}
@@ -515,10 +579,11 @@ func (m *machine) hypercall(v *kvm.VCPU, port uint16, arg uint64) error {
 	return nil
 }
 
-// hypercallArgs returns the arguments of a hypercall OUT: for interface
-// version 1 the value written, for versions 2 and 3 RDI. A REP OUTS to the
-// version 1 serial port writes several bytes, one hypercall each.
-func (m *machine) hypercallArgs(v *kvm.VCPU, p kvm.PortIO) ([]uint64, error) {
+// hypercallArgs appends the arguments of a hypercall OUT to args and returns
+// the result: for interface version 1 the value written, for versions 2 and
+// 3 RDI. A REP OUTS to the version 1 serial port writes several bytes, one
+// hypercall each.
+func (m *machine) hypercallArgs(v *kvm.VCPU, p kvm.PortIO, args []uint64) ([]uint64, error) {
 	hp, ok := hypercallPorts[p.Port]
 	if !ok {
 		return nil, fmt.Errorf("OUT to unknown port %#x (%d bytes, % x): no emulated device or hypercall uses it", p.Port, p.Size, p.Data)
@@ -528,17 +593,16 @@ func (m *machine) hypercallArgs(v *kvm.VCPU, p kvm.PortIO) ([]uint64, error) {
 		if err != nil {
 			return nil, err
 		}
-		return []uint64{regs.RDI}, nil
+		return append(args, regs.RDI), nil
 	}
 	if hp.Call == callSerialWriteByte {
-		args := make([]uint64, p.Count)
-		for i := range args {
-			args[i] = uint64(p.Data[i*p.Size])
+		for i := range p.Count {
+			args = append(args, uint64(p.Data[i*p.Size]))
 		}
 		return args, nil
 	}
 	if p.Size != 4 || p.Count != 1 {
 		return nil, badf(hp.Call, p.Port, "a %d-byte OUT (count %d), but interface version 1 passes a 32-bit address with one OUT", p.Size, p.Count)
 	}
-	return []uint64{uint64(binary.LittleEndian.Uint32(p.Data))}, nil
+	return append(args, uint64(binary.LittleEndian.Uint32(p.Data))), nil
 }

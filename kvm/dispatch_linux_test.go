@@ -186,6 +186,36 @@ func TestDispatchHandlerErrorWrapped(t *testing.T) {
 	}
 }
 
+func TestDispatchHandledExitAllocatesNothing(t *testing.T) {
+	portOut := newFakeRun(ExitIO)
+	portOut.setIO(ioDirectionOut, 0x402, 1, 1, fakeIODataOffset)
+	portIn := newFakeRun(ExitIO)
+	portIn.setIO(ioDirectionIn, 0x71, 1, 1, fakeIODataOffset)
+	mmioWrite := newFakeRun(ExitMMIO)
+	*(*runMMIO)(mmioWrite.exit()) = runMMIO{PhysAddr: 0xfee00300, Len: 4, IsWrite: 1}
+	mmioRead := newFakeRun(ExitMMIO)
+	*(*runMMIO)(mmioRead.exit()) = runMMIO{PhysAddr: 0xd0000000, Len: 4}
+	halt := newFakeRun(ExitHLT)
+	handlers := &Handlers{
+		PortIn:    func(PortIO) error { return nil },
+		PortOut:   func(PortIO) error { return nil },
+		MMIORead:  func(uint64, []byte) error { return nil },
+		MMIOWrite: func(uint64, []byte) error { return nil },
+		Halt:      func() error { return nil },
+	}
+
+	for name, f := range map[string]*fakeRun{"OUT": portOut, "IN": portIn, "MMIO write": mmioWrite, "MMIO read": mmioRead, "HLT": halt} {
+		allocs := testing.AllocsPerRun(100, func() {
+			if err := dispatch(0, f.buf, handlers); err != nil {
+				t.Fatalf("dispatch %s: %v", name, err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("dispatch of a handled %s exit allocates %v times, want 0", name, allocs)
+		}
+	}
+}
+
 func TestDispatchExitErrors(t *testing.T) {
 	tests := []struct {
 		name    string

@@ -57,7 +57,7 @@ func (s MPState) String() string {
 // needs CapMPState.
 func (v *VCPU) MPState() (MPState, error) {
 	var s MPState
-	err := v.ioctlPtr("KVM_GET_MP_STATE", kvmGetMPState, unsafe.Pointer(&s))
+	err := v.ioctlStruct("KVM_GET_MP_STATE", kvmGetMPState, unsafe.Pointer(&s), unsafe.Sizeof(s))
 	return s, err
 }
 
@@ -66,5 +66,5 @@ func (v *VCPU) MPState() (MPState, error) {
 // wake the others with INIT and SIPI, sets each of them to MPStateRunnable
 // after VM.CreateIRQChip. Call it before the vCPU's first Run.
 func (v *VCPU) SetMPState(s MPState) error {
-	return v.ioctlPtr("KVM_SET_MP_STATE", kvmSetMPState, unsafe.Pointer(&s))
+	return v.ioctlStruct("KVM_SET_MP_STATE", kvmSetMPState, unsafe.Pointer(&s), unsafe.Sizeof(s))
 }

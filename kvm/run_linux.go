@@ -202,7 +202,7 @@ func dispatch(id int, run []byte, h *Handlers) error {
 		if h.Halt == nil {
 			return fmt.Errorf("vCPU %d: exit %v: %w", id, reason, ErrUnhandledExit)
 		}
-		return handlerError(id, "HLT", h.Halt())
+		return handlerError(id, h.Halt(), func() string { return "HLT" })
 
 	case ExitIntr:
 		// KVM reports a signal this way only together with EINTR, which the
@@ -236,7 +236,7 @@ func dispatch(id int, run []byte, h *Handlers) error {
 		if h.SystemEvent == nil {
 			return &ExitError{VCPU: id, Reason: reason, SystemEvent: typ, Data: data}
 		}
-		return handlerError(id, typ.String(), h.SystemEvent(typ, data))
+		return handlerError(id, h.SystemEvent(typ, data), typ.String)
 
 	default:
 		return &ExitError{VCPU: id, Reason: reason}
@@ -263,12 +263,12 @@ func dispatchIO(id int, run []byte, io *runIO, h *Handlers) error {
 		if h.PortIn == nil {
 			return fmt.Errorf("vCPU %d: exit %v, IN from port %#x: %w", id, ExitIO, io.Port, ErrUnhandledExit)
 		}
-		return handlerError(id, fmt.Sprintf("IN from port %#x", io.Port), h.PortIn(p))
+		return handlerError(id, h.PortIn(p), func() string { return fmt.Sprintf("IN from port %#x", io.Port) })
 	case ioDirectionOut:
 		if h.PortOut == nil {
 			return fmt.Errorf("vCPU %d: exit %v, OUT to port %#x: %w", id, ExitIO, io.Port, ErrUnhandledExit)
 		}
-		return handlerError(id, fmt.Sprintf("OUT to port %#x", io.Port), h.PortOut(p))
+		return handlerError(id, h.PortOut(p), func() string { return fmt.Sprintf("OUT to port %#x", io.Port) })
 	default:
 		return fmt.Errorf("vCPU %d: exit %v on port %#x: invalid direction %d", id, ExitIO, io.Port, io.Direction)
 	}
@@ -285,19 +285,21 @@ func dispatchMMIO(id int, m *runMMIO, h *Handlers) error {
 		if h.MMIOWrite == nil {
 			return fmt.Errorf("vCPU %d: exit %v, write to %#x: %w", id, ExitMMIO, m.PhysAddr, ErrUnhandledExit)
 		}
-		return handlerError(id, fmt.Sprintf("MMIO write to %#x", m.PhysAddr), h.MMIOWrite(m.PhysAddr, data))
+		return handlerError(id, h.MMIOWrite(m.PhysAddr, data), func() string { return fmt.Sprintf("MMIO write to %#x", m.PhysAddr) })
 	}
 	if h.MMIORead == nil {
 		return fmt.Errorf("vCPU %d: exit %v, read from %#x: %w", id, ExitMMIO, m.PhysAddr, ErrUnhandledExit)
 	}
-	return handlerError(id, fmt.Sprintf("MMIO read from %#x", m.PhysAddr), h.MMIORead(m.PhysAddr, data))
+	return handlerError(id, h.MMIORead(m.PhysAddr, data), func() string { return fmt.Sprintf("MMIO read from %#x", m.PhysAddr) })
 }
 
 // handlerError wraps the error of a handler with the vCPU and the exit it
-// handled. ErrStop and nil pass unchanged.
-func handlerError(id int, exit string, err error) error {
+// handled, which exit describes. ErrStop and nil pass unchanged. exit runs
+// only when there is an error to wrap, so a handled exit allocates nothing
+// and a guest's exits leave no garbage in the VMM's heap.
+func handlerError(id int, err error, exit func() string) error {
 	if err == nil || errors.Is(err, ErrStop) {
 		return err
 	}
-	return fmt.Errorf("vCPU %d: handler for %s: %w", id, exit, err)
+	return fmt.Errorf("vCPU %d: handler for %s: %w", id, exit(), err)
 }

@@ -442,6 +442,52 @@ func TestHandlerCannotCloseOrRerun(t *testing.T) {
 	}
 }
 
+func TestRegistersFromHandlerAllocateNothing(t *testing.T) {
+	sys := openKVM(t)
+	g := newTestGuest(t, sys, codeHalt, guestOptions{})
+	v := g.vcpus[0]
+
+	var allocs float64
+	var regsErr error
+	err := v.Run(runContext(t), Handlers{Halt: func() error {
+		allocs = testing.AllocsPerRun(100, func() {
+			regs, err := v.Regs()
+			if err == nil {
+				err = v.SetRegs(regs)
+			}
+			if err == nil {
+				_, err = v.SRegs()
+			}
+			if err != nil {
+				regsErr = err
+			}
+		})
+		return ErrStop
+	}})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if regsErr != nil {
+		t.Fatalf("register access from the Halt handler: %v", regsErr)
+	}
+	if allocs != 0 {
+		t.Errorf("Regs, SetRegs and SRegs from an exit handler allocate %v times, want 0", allocs)
+	}
+
+	// From another goroutine the calls still work, on a copy.
+	regs, err := v.Regs()
+	if err != nil {
+		t.Fatalf("Regs from the test goroutine: %v", err)
+	}
+	regs.RBX = 0x1234
+	if err := v.SetRegs(regs); err != nil {
+		t.Fatalf("SetRegs from the test goroutine: %v", err)
+	}
+	if got, err := v.Regs(); err != nil || got.RBX != 0x1234 {
+		t.Errorf("Regs after SetRegs = RBX %#x, %v; want 0x1234", got.RBX, err)
+	}
+}
+
 // TestRunInternalErrorHandler runs an SSE instruction in ring 0. Hardware
 // virtualization executes it, and KVM on PVM, whose emulator rejects most SSE
 // instructions, reports an emulation failure that the handler skips. Either

@@ -4,7 +4,9 @@ package kvm
 
 import (
 	"errors"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"unsafe"
@@ -283,6 +285,62 @@ func TestSystemClose(t *testing.T) {
 	if err := vm.AddMemory(0, PageSize); err != nil {
 		t.Errorf("AddMemory after System.Close: %v", err)
 	}
+}
+
+func TestGuestMemoryExcludedFromCoreDumps(t *testing.T) {
+	sys := openKVM(t)
+	vm, err := sys.CreateVM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vm.Close()
+	if err := vm.AddMemory(0, 1<<20); err != nil {
+		t.Fatalf("AddMemory: %v", err)
+	}
+	data, err := vm.Memory().Slice(0, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	start, end, flags := mappingOf(t, uintptr(unsafe.Pointer(&data[0])))
+	if !slices.Contains(flags, "dd") {
+		t.Errorf("VmFlags of guest memory = %v, want dd (MADV_DONTDUMP)", flags)
+	}
+	// The flag keeps the kernel from merging guest memory with a neighbor.
+	if size := end - start; size != 1<<20 {
+		t.Errorf("guest memory is part of a %#x-byte mapping, want one of its own (%#x bytes)", size, 1<<20)
+	}
+}
+
+// mappingOf returns the range and the VmFlags of the mapping in
+// /proc/self/smaps that contains addr.
+func mappingOf(t *testing.T, addr uintptr) (start, end uintptr, flags []string) {
+	t.Helper()
+	smaps, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for line := range strings.Lines(string(smaps)) {
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		if lo, hi, ok := strings.Cut(fields[0], "-"); ok && !strings.HasSuffix(fields[0], ":") {
+			a, errLo := strconv.ParseUint(lo, 16, 64)
+			b, errHi := strconv.ParseUint(hi, 16, 64)
+			found = errLo == nil && errHi == nil && uintptr(a) <= addr && addr < uintptr(b)
+			if found {
+				start, end = uintptr(a), uintptr(b)
+			}
+			continue
+		}
+		if found && fields[0] == "VmFlags:" {
+			return start, end, fields[1:]
+		}
+	}
+	t.Fatalf("no mapping with VmFlags in /proc/self/smaps contains %#x", addr)
+	return 0, 0, nil
 }
 
 // residentPages counts the pages of mapping that are in host memory.

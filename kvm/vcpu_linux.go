@@ -149,14 +149,46 @@ func (v *VCPU) do(f func() error) error {
 	}
 }
 
+// ioctlStruct issues the vCPU ioctl req, which reads or fills the size-byte
+// struct at arg, on v's thread. From an exit handler of v the ioctl runs on
+// arg directly, so that the registers a handler reads or writes at every
+// exit stay on its stack and leave no garbage. From another goroutine, v's
+// thread works on a heap copy, and ioctlStruct copies the result back.
+func (v *VCPU) ioctlStruct(name string, req uintptr, arg unsafe.Pointer, size uintptr) error {
+	select {
+	case <-v.quit:
+		return ErrClosed
+	default:
+	}
+	if unix.Gettid() == v.tid {
+		return v.ioctlHere(name, req, arg)
+	}
+
+	// A closure that captured arg would move the caller's struct to the
+	// heap for every call, also for those from v's own thread. The structs
+	// hold no Go pointers, so a byte copy is safe.
+	data := unsafe.Slice((*byte)(arg), size)
+	buf := make([]byte, size)
+	copy(buf, data)
+	err := v.do(func() error { return v.ioctlHere(name, req, unsafe.Pointer(&buf[0])) })
+	copy(data, buf)
+	return err
+}
+
 // ioctlPtr issues a vCPU ioctl with a pointer argument on the vCPU's thread.
+// The closure makes arg escape, so it suits structs that are on the heap
+// anyway, such as the 4 KiB XSAVE area, where ioctlStruct would copy them.
 func (v *VCPU) ioctlPtr(name string, req uintptr, arg unsafe.Pointer) error {
-	return v.do(func() error {
-		if _, err := ioctlPtr(v.fd, req, arg); err != nil {
-			return fmt.Errorf("%s on vCPU %d: %w", name, v.id, err)
-		}
-		return nil
-	})
+	return v.do(func() error { return v.ioctlHere(name, req, arg) })
+}
+
+// ioctlHere issues a vCPU ioctl with a pointer argument on the calling
+// thread, which must be v's.
+func (v *VCPU) ioctlHere(name string, req uintptr, arg unsafe.Pointer) error {
+	if _, err := ioctlPtr(v.fd, req, arg); err != nil {
+		return fmt.Errorf("%s on vCPU %d: %w", name, v.id, err)
+	}
+	return nil
 }
 
 // ID returns the vCPU id passed to VM.CreateVCPU.
@@ -167,20 +199,20 @@ func (v *VCPU) ID() int {
 // Regs returns the general-purpose registers, RIP and RFLAGS (KVM_GET_REGS).
 func (v *VCPU) Regs() (Regs, error) {
 	var r Regs
-	err := v.ioctlPtr("KVM_GET_REGS", kvmGetRegs, unsafe.Pointer(&r))
+	err := v.ioctlStruct("KVM_GET_REGS", kvmGetRegs, unsafe.Pointer(&r), unsafe.Sizeof(r))
 	return r, err
 }
 
 // SetRegs sets the general-purpose registers, RIP and RFLAGS (KVM_SET_REGS).
 func (v *VCPU) SetRegs(r Regs) error {
-	return v.ioctlPtr("KVM_SET_REGS", kvmSetRegs, unsafe.Pointer(&r))
+	return v.ioctlStruct("KVM_SET_REGS", kvmSetRegs, unsafe.Pointer(&r), unsafe.Sizeof(r))
 }
 
 // SRegs returns the segment, descriptor-table and control registers
 // (KVM_GET_SREGS).
 func (v *VCPU) SRegs() (SRegs, error) {
 	var s SRegs
-	err := v.ioctlPtr("KVM_GET_SREGS", kvmGetSRegs, unsafe.Pointer(&s))
+	err := v.ioctlStruct("KVM_GET_SREGS", kvmGetSRegs, unsafe.Pointer(&s), unsafe.Sizeof(s))
 	return s, err
 }
 
@@ -188,7 +220,7 @@ func (v *VCPU) SRegs() (SRegs, error) {
 // (KVM_SET_SREGS). KVM rejects inconsistent values with EINVAL, for example
 // EFER.LMA without CR0.PG and CR4.PAE.
 func (v *VCPU) SetSRegs(s SRegs) error {
-	return v.ioctlPtr("KVM_SET_SREGS", kvmSetSRegs, unsafe.Pointer(&s))
+	return v.ioctlStruct("KVM_SET_SREGS", kvmSetSRegs, unsafe.Pointer(&s), unsafe.Sizeof(s))
 }
 
 // FPU returns the x87 registers and the XMM registers (KVM_GET_FPU).
@@ -197,14 +229,14 @@ func (v *VCPU) SetSRegs(s SRegs) error {
 // f.MXCSR reads as 0 whatever the guest's value. Use XSave for MXCSR.
 func (v *VCPU) FPU() (FPU, error) {
 	var f FPU
-	err := v.ioctlPtr("KVM_GET_FPU", kvmGetFPU, unsafe.Pointer(&f))
+	err := v.ioctlStruct("KVM_GET_FPU", kvmGetFPU, unsafe.Pointer(&f), unsafe.Sizeof(f))
 	return f, err
 }
 
 // SetFPU sets the x87 registers and the XMM registers (KVM_SET_FPU). It
 // ignores f.MXCSR.
 func (v *VCPU) SetFPU(f FPU) error {
-	return v.ioctlPtr("KVM_SET_FPU", kvmSetFPU, unsafe.Pointer(&f))
+	return v.ioctlStruct("KVM_SET_FPU", kvmSetFPU, unsafe.Pointer(&f), unsafe.Sizeof(f))
 }
 
 // XSave returns the XSAVE area (KVM_GET_XSAVE).
@@ -230,7 +262,7 @@ func (v *VCPU) SetXSave(x *XSave) error {
 // XCRs returns the extended control registers, such as XCR0 (KVM_GET_XCRS).
 func (v *VCPU) XCRs() ([]XCR, error) {
 	var x xcrs
-	if err := v.ioctlPtr("KVM_GET_XCRS", kvmGetXCRs, unsafe.Pointer(&x)); err != nil {
+	if err := v.ioctlStruct("KVM_GET_XCRS", kvmGetXCRs, unsafe.Pointer(&x), unsafe.Sizeof(x)); err != nil {
 		return nil, err
 	}
 	n := min(int(x.NrXCRs), maxXCRs)
@@ -244,21 +276,21 @@ func (v *VCPU) SetXCRs(regs []XCR) error {
 	}
 	x := xcrs{NrXCRs: uint32(len(regs))}
 	copy(x.XCRs[:], regs)
-	return v.ioctlPtr("KVM_SET_XCRS", kvmSetXCRs, unsafe.Pointer(&x))
+	return v.ioctlStruct("KVM_SET_XCRS", kvmSetXCRs, unsafe.Pointer(&x), unsafe.Sizeof(x))
 }
 
 // Events returns the pending and injected exceptions, interrupts, NMIs and
 // SMIs (KVM_GET_VCPU_EVENTS).
 func (v *VCPU) Events() (VCPUEvents, error) {
 	var e VCPUEvents
-	err := v.ioctlPtr("KVM_GET_VCPU_EVENTS", kvmGetVCPUEvents, unsafe.Pointer(&e))
+	err := v.ioctlStruct("KVM_GET_VCPU_EVENTS", kvmGetVCPUEvents, unsafe.Pointer(&e), unsafe.Sizeof(e))
 	return e, err
 }
 
 // SetEvents sets them (KVM_SET_VCPU_EVENTS), for example to inject an
 // exception into the guest.
 func (v *VCPU) SetEvents(e VCPUEvents) error {
-	return v.ioctlPtr("KVM_SET_VCPU_EVENTS", kvmSetVCPUEvents, unsafe.Pointer(&e))
+	return v.ioctlStruct("KVM_SET_VCPU_EVENTS", kvmSetVCPUEvents, unsafe.Pointer(&e), unsafe.Sizeof(e))
 }
 
 // SetCPUID sets what CPUID returns in the guest (KVM_SET_CPUID2). Start from

@@ -33,8 +33,9 @@ func (vm *VM) Memory() *Memory {
 // AddMemory backs the guest-physical range [gpa, gpa+size) with new
 // anonymous memory and registers it as the next memory slot
 // (KVM_SET_USER_MEMORY_REGION). Both values must be multiples of PageSize.
-// The memory reads as zeros and takes host memory only as the guest or the
-// VMM touches it. Guest accesses outside every slot reach the MMIO handlers.
+// The memory reads as zeros, takes host memory only as the guest or the
+// VMM touches it, and is left out of core dumps (MADV_DONTDUMP). Guest
+// accesses outside every slot reach the MMIO handlers.
 func (vm *VM) AddMemory(gpa, size uint64) error {
 	vm.mu.Lock()
 	defer vm.mu.Unlock()
@@ -52,6 +53,15 @@ func (vm *VM) AddMemory(gpa, size uint64) error {
 	data, err := unix.Mmap(-1, 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 	if err != nil {
 		return fmt.Errorf("mmap %d bytes of guest memory for %#x: %w", size, gpa, err)
+	}
+	// Guest memory may hold the guest's secrets and be gigabytes large, so
+	// it stays out of the VMM's core dumps. The flag also keeps the kernel
+	// from merging the mapping with the Go runtime's anonymous mappings, so
+	// /proc/PID/smaps shows guest memory as a mapping of its own (VmFlags
+	// "dd"), which the memory benchmarks rely on.
+	if err := unix.Madvise(data, unix.MADV_DONTDUMP); err != nil {
+		unix.Munmap(data)
+		return fmt.Errorf("madvise(MADV_DONTDUMP) on %d bytes of guest memory for %#x: %w", size, gpa, err)
 	}
 
 	slot := vm.nextSlot

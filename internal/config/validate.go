@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 )
@@ -36,15 +37,23 @@ const (
 	maxBurst    = math.MaxUint32
 )
 
+// The package's regular expressions, except the exported NamePattern, are
+// compiled on first use. Compiled at package initialization, they would
+// cost about 120 KB of heap in every program that imports the package,
+// osvm-launch too, which needs none of them.
 var (
 	// environmentName is the POSIX form of an environment variable name.
-	environmentName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	environmentName = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	})
 
 	// userName is a user name as Debian's and Fedora's tools create them
 	// (letters, digits, '_', '-' and '.', at most 32 characters, not
 	// starting with '-' or '.'), or a numeric user ID without leading
 	// zeros, as systemd's User= takes it.
-	userName = regexp.MustCompile(`^([a-zA-Z_][a-zA-Z0-9_.-]{0,31}|0|[1-9][0-9]{0,9})$`)
+	userName = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^([a-zA-Z_][a-zA-Z0-9_.-]{0,31}|0|[1-9][0-9]{0,9})$`)
+	})
 )
 
 // component validates f and converts it into a Component named name.
@@ -117,7 +126,7 @@ func (u *fileUk) check(report reporter) Unikernel {
 		Environment: u.Environment,
 		User:        u.User,
 	}
-	if u.User != "" && !userName.MatchString(u.User) {
+	if u.User != "" && !userName().MatchString(u.User) {
 		report("unikernel.user", "invalid user name %q: use 1-32 letters, digits, '_', '-' and '.', starting with a letter or '_', or a numeric user ID", u.User)
 	}
 	switch {
@@ -134,7 +143,7 @@ func (u *fileUk) check(report reporter) Unikernel {
 		}
 	}
 	for variable := range u.Environment {
-		if !environmentName.MatchString(variable) {
+		if !environmentName().MatchString(variable) {
 			report("unikernel.environment."+variable, "invalid variable name %q: use letters, digits and '_', not starting with a digit", variable)
 		}
 	}
@@ -209,7 +218,7 @@ func (e *fileExec) check(report reporter) {
 	}
 
 	for variable, value := range e.Environment {
-		if !environmentName.MatchString(variable) {
+		if !environmentName().MatchString(variable) {
 			report("exec.environment."+variable, "invalid variable name %q: use letters, digits and '_', not starting with a digit", variable)
 		}
 		if strings.HasPrefix(variable, reservedEnvironmentPrefix) {
@@ -223,7 +232,7 @@ func (e *fileExec) check(report reporter) {
 	if e.WorkingDirectory != "" && !filepath.IsAbs(e.WorkingDirectory) {
 		report("exec.working_directory", "%q is not an absolute path", e.WorkingDirectory)
 	}
-	if e.User != "" && !userName.MatchString(e.User) {
+	if e.User != "" && !userName().MatchString(e.User) {
 		report("exec.user", "invalid user name %q: use 1-32 letters, digits, '_', '-' and '.', starting with a letter or '_', or a numeric user ID", e.User)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -71,7 +72,9 @@ func (s *size) UnmarshalTOML(value any) error {
 
 // decimalNumber is the number syntax of sizes: digits with an optional
 // fraction, no exponents, signs, underscores or hex.
-var decimalNumber = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?$`)
+var decimalNumber = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[0-9]+(\.[0-9]+)?$`)
+})
 
 func parseSize(text string) (uint64, error) {
 	trimmed := strings.TrimSpace(text)
@@ -86,7 +89,7 @@ func parseSize(text string) (uint64, error) {
 			continue
 		}
 		number = strings.TrimSpace(number)
-		if !decimalNumber.MatchString(number) {
+		if !decimalNumber().MatchString(number) {
 			return 0, fmt.Errorf("invalid size %q: want a number followed by B, KiB, MiB, GiB or TiB", text)
 		}
 		f, err := strconv.ParseFloat(number, 64)

@@ -25,14 +25,17 @@ func isXGETBV(instruction []byte) bool {
 // usesFPU reports whether an instruction is an x87, MMX, SSE or AVX
 // instruction: the kind that raises #NM while CR0.TS is set. It looks at
 // the opcode after the legacy and REX prefixes: the x87 escape bytes
-// D8-DF, the VEX prefixes C4 and C5, and the two-byte opcodes whose map
-// entries are MMX or SSE instructions.
+// D8-DF, the VEX prefixes C4 and C5, the EVEX prefix 62 (which is not
+// BOUND in 64-bit mode), and the two-byte opcodes whose map entries are
+// MMX or SSE instructions.
 func usesFPU(instruction []byte) bool {
 	i := 0
+	has66 := false
 	for i < len(instruction) {
 		b := instruction[i]
 		if b == 0x66 || b == 0xf2 || b == 0xf3 || b == 0x2e || b == 0x3e || b == 0x26 || b == 0x36 ||
 			b == 0x64 || b == 0x65 || b == 0x67 || b == 0xf0 || (b >= 0x40 && b <= 0x4f) {
+			has66 = has66 || b == 0x66
 			i++
 			continue
 		}
@@ -42,7 +45,7 @@ func usesFPU(instruction []byte) bool {
 		return false
 	}
 	switch op := instruction[i]; {
-	case op >= 0xd8 && op <= 0xdf, op == 0xc4, op == 0xc5:
+	case op >= 0xd8 && op <= 0xdf, op == 0xc4, op == 0xc5, op == 0x62:
 		return true
 	case op != 0x0f || i+1 >= len(instruction):
 		return false
@@ -54,14 +57,15 @@ func usesFPU(instruction []byte) bool {
 		second == 0xc2, second >= 0xc4 && second <= 0xc6, second >= 0xd0:
 		return true
 	case second == 0xae:
-		// FXSAVE, FXRSTOR, LDMXCSR, STMXCSR, XSAVE and XRSTOR by their
-		// ModRM reg field 0 to 5; 6 and 7 with a register operand are
-		// fences.
+		// FXSAVE, FXRSTOR, LDMXCSR, STMXCSR, XSAVE, XRSTOR and XSAVEOPT
+		// by their ModRM reg field 0 to 6 with a memory operand; with 66,
+		// field 6 is CLWB, and the register forms are fences and others.
 		if i+2 >= len(instruction) {
 			return false
 		}
 		modrm := instruction[i+2]
-		return (modrm>>3)&7 <= 5 && modrm>>6 != 3
+		reg := (modrm >> 3) & 7
+		return modrm>>6 != 3 && (reg <= 5 || reg == 6 && !has66)
 	}
 	return false
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	"golang.org/x/arch/x86/x86asm"
 	"golang.org/x/sys/cpu"
 
 	"github.com/osvm-project/osvm/kvm"
@@ -70,19 +71,93 @@ func (c *completer) complete(v *kvm.VCPU, exit *kvm.ExitError) error {
 	}
 
 	switch {
+	case usesFPU(instruction) && lockPrefixed(instruction):
+		// LOCK is valid on read-modify-write integer instructions only.
+		return inject(v, exception{vector: vectorUD})
 	case sregs.CR0&kvm.CR0TS != 0 && usesFPU(instruction):
 		return inject(v, exception{vector: vectorNM})
 	case isXGETBV(instruction):
 		return completeXGETBV(v, &sregs)
 	}
-	if ok, err := completeXSave(v, c.mem, instruction); err != nil || ok {
-		return err
+	if handled, err := c.completeXSave(v, &sregs, instruction); handled {
+		return withReason(exit, err)
 	}
-	err = c.completeData(v, &sregs, instruction)
+	if handled, err := c.completeMXCSR(v, &sregs, instruction); handled {
+		return withReason(exit, err)
+	}
+	if handled, err := c.vexUndefined(v, &sregs, instruction); handled {
+		return withReason(exit, err)
+	}
+	return withReason(exit, c.completeData(v, &sregs, instruction))
+}
+
+// withReason wraps exit in an *uncompletedExit when err says why the
+// monitor did not complete the instruction, and returns other errors as
+// they are.
+func withReason(exit *kvm.ExitError, err error) error {
 	if reason, ok := errors.AsType[*notCompleted](err); ok {
 		return &uncompletedExit{exit: exit, reason: reason}
 	}
 	return err
+}
+
+// vexUndefined injects #UD for a VEX- or EVEX-encoded instruction where
+// the CPU raises it whatever the instruction: while CR4.OSXSAVE is clear,
+// while XCR0 does not enable the state it uses (SSE and AVX for VEX, also
+// the AVX-512 state for EVEX), or after a 66, F2, F3 or REX prefix (Intel
+// SDM volume 2, 2.4.2 and 2.7.2). It reports false for other
+// instructions; the monitor completes no VEX or EVEX instruction itself.
+func (c *completer) vexUndefined(v *kvm.VCPU, sregs *kvm.SRegs, instruction []byte) (bool, error) {
+	i := 0
+	badPrefix := false
+	for i < len(instruction) {
+		b := instruction[i]
+		if !isLegacyPrefix(b) && b&0xf0 != 0x40 {
+			break
+		}
+		if b == 0x66 || b == 0xf2 || b == 0xf3 || b&0xf0 == 0x40 {
+			badPrefix = true
+		}
+		i++
+	}
+	if i >= len(instruction) {
+		return false, nil
+	}
+	var needed uint64
+	switch instruction[i] {
+	case 0xc4, 0xc5:
+		needed = componentSSE | componentAVX
+	case 0x62:
+		needed = componentSSE | componentAVX | 0xe0 // opmask, ZMM_Hi256, Hi16_ZMM
+	default:
+		return false, nil
+	}
+	if badPrefix || sregs.CR4&kvm.CR4OSXSAVE == 0 {
+		return true, inject(v, exception{vector: vectorUD})
+	}
+	xcrs, err := v.XCRs()
+	if err != nil {
+		return true, err
+	}
+	for _, x := range xcrs {
+		if x.XCR == 0 && x.Value&needed != needed {
+			return true, inject(v, exception{vector: vectorUD})
+		}
+	}
+	return false, nil
+}
+
+// lockPrefixed reports whether the instruction's prefixes include LOCK.
+func lockPrefixed(instruction []byte) bool {
+	for _, b := range instruction {
+		if b == 0xf0 {
+			return true
+		}
+		if !isLegacyPrefix(b) {
+			return false
+		}
+	}
+	return false
 }
 
 // notCompleted is the reason the monitor does not complete an instruction.
@@ -143,9 +218,7 @@ func (c *completer) completeData(v *kvm.VCPU, sregs *kvm.SRegs, first []byte) er
 	switch {
 	case sregs.CS.L != 1 || sregs.CS.DPL != 0:
 		return notCompletedf("the vCPU is not in 64-bit ring 0")
-	case sregs.CR0&kvm.CR0EM != 0 || sregs.CR4&kvm.CR4OSFXSR == 0:
-		// SSE instructions raise #UD while CR0.EM is set or CR4.OSFXSR
-		// clear (Intel SDM volume 3A, 13.1.3).
+	case sseUndefined(sregs):
 		return inject(v, exception{vector: vectorUD})
 	case !hostHas(d.Ext):
 		// The guest's CPUID comes from the host's, so it does not
@@ -173,13 +246,14 @@ func (c *completer) completeData(v *kvm.VCPU, sregs *kvm.SRegs, first []byte) er
 	done := 0
 	for {
 		fault, err := c.step(x, &d, &regs, sregs, area)
+		if done > 0 && (err != nil || fault != nil) {
+			// The exit that this instruction causes next reports it.
+			break
+		}
 		if err != nil {
 			return err
 		}
 		if fault != nil {
-			if done > 0 {
-				break
-			}
 			if fault.mxcsr != nil {
 				binary.LittleEndian.PutUint32(area[24:], *fault.mxcsr)
 				if err := v.SetXSave(state); err != nil {
@@ -209,6 +283,81 @@ func (c *completer) completeData(v *kvm.VCPU, sregs *kvm.SRegs, first []byte) er
 	}
 	c.stats.Completed.Add(uint64(done))
 	return nil
+}
+
+// sseUndefined reports whether SSE instructions raise #UD: while CR0.EM is
+// set or CR4.OSFXSR clear (Intel SDM volume 3A, 13.1.3).
+func sseUndefined(sregs *kvm.SRegs) bool {
+	return sregs.CR0&kvm.CR0EM != 0 || sregs.CR4&kvm.CR4OSFXSR == 0
+}
+
+// completeMXCSR performs LDMXCSR and STMXCSR, which load and store MXCSR
+// from and to a 32-bit memory operand, against the vCPU's XSAVE state.
+// LDMXCSR of a value with bits outside the MXCSR mask raises #GP(0). It
+// reports false for other instructions.
+func (c *completer) completeMXCSR(v *kvm.VCPU, sregs *kvm.SRegs, instruction []byte) (bool, error) {
+	inst, err := x86asm.Decode(instruction, 64)
+	if err != nil || inst.Op != x86asm.LDMXCSR && inst.Op != x86asm.STMXCSR {
+		return false, nil
+	}
+	store := inst.Op == x86asm.STMXCSR
+	operand, isMem := inst.Args[0].(x86asm.Mem)
+	if !isMem || inst.AddrSize != 64 {
+		return true, notCompletedf("%s without a 64-bit memory operand", inst.Op)
+	}
+	if sseUndefined(sregs) {
+		return true, inject(v, exception{vector: vectorUD})
+	}
+
+	regs, err := v.Regs()
+	if err != nil {
+		return true, err
+	}
+	gva, ok := effectiveAddress(operand, inst.Len, &regs, sregs)
+	if !ok {
+		return true, notCompletedf("%s: cannot compute the address of its memory operand", inst.Op)
+	}
+	runs, err := translateRangeFor(c.mem, sregs.CR3, gva, 4, store, store && sregs.CR0&kvm.CR0WP != 0)
+	if f, ok := errors.AsType[*pageFault](err); ok {
+		return true, injectFault(v, sregs, *faultFor(f))
+	}
+	if err != nil {
+		return true, fmt.Errorf("%s at guest-virtual %#x: %w", inst.Op, gva, err)
+	}
+	state, err := v.XSave()
+	if err != nil {
+		return true, err
+	}
+	area := xsaveBytes(state)
+
+	if store {
+		if err := writeRuns(c.mem, runs, area[24:28]); err != nil {
+			return true, fmt.Errorf("%s at guest-virtual %#x: %w", inst.Op, gva, err)
+		}
+	} else {
+		var value [4]byte
+		if err := readRuns(c.mem, runs, value[:]); err != nil {
+			return true, fmt.Errorf("%s at guest-virtual %#x: %w", inst.Op, gva, err)
+		}
+		mask := binary.LittleEndian.Uint32(area[28:])
+		if mask == 0 {
+			mask = defaultMXCSRMask
+		}
+		if binary.LittleEndian.Uint32(value[:])&^mask != 0 {
+			return true, inject(v, exception{vector: vectorGP, hasCode: true})
+		}
+		copy(area[24:28], value[:])
+		if err := v.SetXSave(state); err != nil {
+			return true, fmt.Errorf("complete LDMXCSR: %w", err)
+		}
+	}
+
+	regs.RIP += uint64(inst.Len)
+	if err := v.SetRegs(regs); err != nil {
+		return true, fmt.Errorf("complete %s: %w", inst.Op, err)
+	}
+	c.stats.Completed.Add(1)
+	return true, nil
 }
 
 // hostHas reports whether the host CPU has extension e.
@@ -252,9 +401,8 @@ func (c *completer) step(x *nativeExecutor, d *dataInsn, regs *kvm.Regs, sregs *
 		}
 		// TODO: set the accessed and dirty bits of the page-table entries,
 		// as the CPU does.
-		write := d.Store && sregs.CR0&kvm.CR0WP != 0
 		var err error
-		runs, err = translateRangeFor(c.mem, sregs.CR3, gva, uint64(d.MemBytes), write)
+		runs, err = translateRangeFor(c.mem, sregs.CR3, gva, uint64(d.MemBytes), d.Store, d.Store && sregs.CR0&kvm.CR0WP != 0)
 		if f, ok := errors.AsType[*pageFault](err); ok {
 			return faultFor(f), nil
 		}
@@ -263,7 +411,7 @@ func (c *completer) step(x *nativeExecutor, d *dataInsn, regs *kvm.Regs, sregs *
 		}
 		operand = make([]byte, d.MemBytes)
 		if err := readRuns(c.mem, runs, operand); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s at guest-virtual %#x: %w (the monitor completes accesses to guest RAM only)", d.Inst.Op, gva, err)
 		}
 	}
 
@@ -293,7 +441,7 @@ func (c *completer) step(x *nativeExecutor, d *dataInsn, regs *kvm.Regs, sregs *
 
 	if d.Store {
 		if err := writeRuns(c.mem, runs, operand); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", d.Inst.Op, err)
 		}
 	}
 	copy(area, legacy[:])

@@ -15,6 +15,11 @@ const (
 	cpuid1ECXHypervisor  = 1 << 31
 	cpuid1EDXMSR         = 1 << 5
 
+	// Leaf 0xD, subleaf 1, EAX: the XSAVE extensions.
+	cpuidDXSAVEC  = 1 << 1
+	cpuidDXGETBV1 = 1 << 2
+	cpuidDXSAVES  = 1 << 3
+
 	leafHypervisorBase = 0x4000_0000
 	// leafTiming is the VMware timing leaf: EAX the TSC frequency in kHz,
 	// EBX the local APIC timer frequency in kHz. Hermit kernels read it when
@@ -56,6 +61,13 @@ func guestCPUID(supported []kvm.CPUIDEntry, id int, tscKHz uint32) []kvm.CPUIDEn
 			e.EBX = e.EBX&0x00ff_ffff | uint32(id)<<24
 		case 0xa:
 			e.EAX = 0
+		case 0xd:
+			if e.Index == 1 {
+				// Keep XSAVEOPT, which the monitor completes as XSAVE
+				// where KVM's emulator rejects it; hide XSAVEC,
+				// XGETBV with ECX = 1 and XSAVES, which it does not.
+				e.EAX &^= cpuidDXSAVEC | cpuidDXGETBV1 | cpuidDXSAVES
+			}
 		case 0xb, 0x1f:
 			e.EDX = uint32(id)
 		case 0x8000_0002, 0x8000_0003, 0x8000_0004:

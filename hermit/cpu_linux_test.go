@@ -14,6 +14,8 @@ func TestGuestCPUID(t *testing.T) {
 		{Function: 1, EBX: 0xff02_0800, ECX: 0x0000_2000, EDX: 0x0f8b_fbdf},
 		{Function: 0xa, EAX: 0x0730_0403},
 		{Function: 0xb, Index: 0, EDX: 0},
+		{Function: 0xd, Index: 0, EAX: 0x7},
+		{Function: 0xd, Index: 1, EAX: 0xf},
 		{Function: 0x4000_0000, EAX: 0x4000_0001, EBX: 0x4b4d564b},
 		{Function: 0x8000_0002, EAX: 1},
 		{Function: 0x8000_0003},
@@ -45,6 +47,14 @@ func TestGuestCPUID(t *testing.T) {
 	}
 	if e := find(0xa); e.EAX != 0 {
 		t.Errorf("leaf 0xA EAX = %#x, want 0 (no PMU)", e.EAX)
+	}
+	for _, e := range got {
+		if e.Function == 0xd && e.Index == 1 && e.EAX != 0x1 {
+			t.Errorf("leaf 0xD.1 EAX = %#x, want XSAVEOPT only (XSAVEC, XGETBV1 and XSAVES hidden)", e.EAX)
+		}
+		if e.Function == 0xd && e.Index == 0 && e.EAX != 0x7 {
+			t.Errorf("leaf 0xD.0 EAX = %#x, want it kept", e.EAX)
+		}
 	}
 	if e := find(0x4000_0000); e.EAX != 0x4000_0010 || e.EBX != 0x4b4d564b {
 		t.Errorf("leaf 0x40000000 = %#x/%#x, want EAX 0x40000010 and the signature kept", e.EAX, e.EBX)

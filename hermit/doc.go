@@ -101,9 +101,14 @@
 //   - On PVM hosts, only the SSE to SSE4.2 data instructions of the
 //     allowlist are completed (see below); AVX, x87 and MMX instructions
 //     that the emulator rejects stop the guest with a *VCPUError naming
-//     the instruction and its address. Completion does not set the
-//     accessed and dirty bits of the guest's page tables, and refuses
-//     instructions while RFLAGS.TF is set.
+//     the instruction and its address, and so do SSE encodings with
+//     redundant prefixes or a 32-bit address. Completion does not set the
+//     accessed and dirty bits of the guest's page tables, does not check
+//     their reserved bits (an entry the CPU would answer with #PF stops
+//     the guest instead), cannot reach MMIO, and does not complete
+//     instructions while RFLAGS.TF is set. The guest's CPUID hides
+//     XSAVEC, XSAVES and XGETBV with ECX = 1, which the monitor does not
+//     complete.
 //
 // On hosts whose KVM emulates guest ring 0 (PVM, CONFIG_KVM_PVM), KVM's
 // instruction emulator rejects XGETBV, XSAVE and XRSTOR and most SSE
@@ -111,7 +116,10 @@
 // (see completer.complete): it answers XGETBV from the vCPU's extended
 // control registers, performs XSAVE and XRSTOR of the x87, SSE and AVX
 // state in their standard form, and raises #NM for an x87 or SSE
-// instruction while CR0.TS is set, as hardware does. SSE data
+// instruction while CR0.TS is set, as hardware does. It completes
+// XSAVEOPT as XSAVE, LDMXCSR and STMXCSR, and injects #UD for a LOCK
+// prefix on x87 and SSE instructions and for VEX and EVEX instructions
+// where the CPU would. SSE data
 // instructions (planData decides which) run on the host CPU: a trampoline
 // loads the vCPU's general-purpose registers, flags, XMM registers and
 // MXCSR, calls the instruction re-encoded with its memory operand turned

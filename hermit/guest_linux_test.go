@@ -590,6 +590,11 @@ func TestRunGuestSSE(t *testing.T) {
 		{"sse-align", 100 + vectorGP, "exception 13 error code 0"},
 		{"sse-pf", 100 + vectorPF, "exception 14 error code 0 cr2 140733193388032"},
 		{"sse-xm", 100 + vectorXM, "exception 19"},
+		{"sse-lock", 100 + vectorUD, "exception 6"},
+		{"sse-batch-pf", 100 + vectorPF, "exception 14 error code 0 cr2 140733193388032"},
+		{"sse-mxcsr", 100 + vectorGP, "stmxcsr 32640\nexception 13 error code 0"},
+		{"sse-xsave-pf", 100 + vectorPF, "exception 14 error code 2 cr2 140733193388032"},
+		{"sse-xrstor-gp", 100 + vectorGP, "exception 13 error code 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.mode, func(t *testing.T) {

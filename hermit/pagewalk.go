@@ -77,15 +77,18 @@ func walk(mem GuestMemory, cr3, gva uint64) (gpa, rest uint64, writable bool, er
 // guest-virtual memory at gva, one per page crossed, merging runs that are
 // physically contiguous. The caller bounds n, which bounds the walk.
 func translateRange(mem GuestMemory, cr3, gva, n uint64) ([]physRange, error) {
-	return translateRangeFor(mem, cr3, gva, n, false)
-}
-
-// translateRangeFor is translateRange for an access that writes if write
-// is set: a page that is not writable then fails it with a *pageFault.
-func translateRangeFor(mem GuestMemory, cr3, gva, n uint64, write bool) ([]physRange, error) {
 	if gva+n < gva {
 		return nil, fmt.Errorf("guest-virtual range %#x, length %#x, wraps past the top of the address space", gva, n)
 	}
+	return translateRangeFor(mem, cr3, gva, n, false, false)
+}
+
+// translateRangeFor is translateRange for an instruction's memory access.
+// write marks a resulting *pageFault as caused by a write, and with
+// enforceWrite a page that is not writable fails the walk with a
+// *pageFault (CR0.WP makes the CPU check that in ring 0). Like the CPU in
+// 64-bit mode, it wraps from the top of the address space to 0.
+func translateRangeFor(mem GuestMemory, cr3, gva, n uint64, write, enforceWrite bool) ([]physRange, error) {
 	var runs []physRange
 	for n > 0 {
 		gpa, rest, writable, err := walk(mem, cr3, gva)
@@ -95,7 +98,7 @@ func translateRangeFor(mem GuestMemory, cr3, gva, n uint64, write bool) ([]physR
 			}
 			return nil, err
 		}
-		if write && !writable {
+		if enforceWrite && !writable {
 			return nil, &pageFault{Addr: gva, Present: true, Write: true, why: fmt.Sprintf("guest-virtual address %#x is not writable", gva)}
 		}
 		chunk := min(rest, n)

@@ -169,6 +169,9 @@ func planData(b []byte) (dataInsn, error) {
 	if err != nil {
 		return dataInsn{}, fmt.Errorf("%w: %v", errNotData, err)
 	}
+	if inst.Op == 0 {
+		return dataInsn{}, fmt.Errorf("%w: the decoder does not recognize these bytes", errNotData)
+	}
 	ext, ok := dataAllowlist[inst.Op]
 	if !ok {
 		return dataInsn{}, fmt.Errorf("%w: %s is not on the allowlist", errNotData, inst.Op)

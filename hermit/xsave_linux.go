@@ -2,6 +2,7 @@ package hermit
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"unsafe"
 
@@ -15,8 +16,8 @@ import (
 // that same layout (Intel SDM volume 1, 13.4), so the monitor copies the
 // requested components between it and guest memory.
 
-// xsaveArea is the part of the XSAVE layout the monitor handles: the
-// legacy region (x87 and SSE), the header, and the AVX component.
+// The part of the XSAVE layout the monitor handles: the legacy region (x87
+// and SSE), the header, and the AVX component.
 const (
 	xsaveLegacySize = 512
 	xsaveHeader     = 512 // XSTATE_BV at +0, XCOMP_BV at +8
@@ -36,46 +37,54 @@ var legacyRanges = map[uint64][][2]int{
 	componentSSE: {{24, 32}, {160, 416}},
 }
 
-// xsaveOpcode reports whether instruction is XSAVE (reg field 4) or XRSTOR
-// (5) with a memory operand, and which.
-func xsaveOpcode(inst x86asm.Inst) (store, ok bool) {
-	switch inst.Op {
-	case x86asm.XSAVE:
+// xsaveForm reports whether inst is a form of XSAVE (store) or XRSTOR
+// that the monitor completes. XSAVEOPT may skip components in their
+// initial state but need not (Intel SDM volume 1, 13.9), so a full XSAVE
+// is a valid XSAVEOPT. The 64-bit forms differ in the layout of the x87
+// instruction and data pointers only, which KVM keeps in the 64-bit
+// layout.
+func xsaveForm(op x86asm.Op) (store, ok bool) {
+	switch op {
+	case x86asm.XSAVE, x86asm.XSAVE64, x86asm.XSAVEOPT, x86asm.XSAVEOPT64:
 		return true, true
-	case x86asm.XRSTOR:
+	case x86asm.XRSTOR, x86asm.XRSTOR64:
 		return false, true
 	}
 	return false, false
 }
 
-// completeXSave performs an XSAVE or XRSTOR that KVM's emulator rejected,
-// for the x87, SSE and AVX components. It reports false for anything it
-// does not handle, such as other components or compacted forms.
-func completeXSave(v *kvm.VCPU, mem GuestMemory, instruction []byte) (bool, error) {
+// xsaveHeaderSize is the size of the XSAVE header: XSTATE_BV, XCOMP_BV and
+// 48 reserved bytes.
+const xsaveHeaderSize = 64
+
+// completeXSave performs an XSAVE, XSAVEOPT or XRSTOR in the standard
+// form that KVM's emulator rejected, for the x87, SSE and AVX components,
+// and injects the exceptions the CPU would raise instead (Intel SDM volume
+// 2, XSAVE and XRSTOR). It reports false for anything else.
+func (c *completer) completeXSave(v *kvm.VCPU, sregs *kvm.SRegs, instruction []byte) (bool, error) {
 	inst, err := x86asm.Decode(instruction, 64)
 	if err != nil {
 		return false, nil
 	}
-	store, ok := xsaveOpcode(inst)
+	store, ok := xsaveForm(inst.Op)
 	if !ok {
 		return false, nil
 	}
 	operand, isMem := inst.Args[0].(x86asm.Mem)
-	if !isMem {
-		return false, nil
+	if !isMem || inst.AddrSize != 64 {
+		return true, notCompletedf("%s without a 64-bit memory operand", inst.Op)
+	}
+	if sregs.CR4&kvm.CR4OSXSAVE == 0 || hasLock(&inst) {
+		return true, inject(v, exception{vector: vectorUD})
 	}
 
 	regs, err := v.Regs()
 	if err != nil {
-		return false, err
-	}
-	sregs, err := v.SRegs()
-	if err != nil {
-		return false, err
+		return true, err
 	}
 	xcrs, err := v.XCRs()
 	if err != nil {
-		return false, err
+		return true, err
 	}
 	var xcr0 uint64
 	for _, x := range xcrs {
@@ -83,56 +92,107 @@ func completeXSave(v *kvm.VCPU, mem GuestMemory, instruction []byte) (bool, erro
 			xcr0 = x.Value
 		}
 	}
-	if sregs.CR4&kvm.CR4OSXSAVE == 0 {
-		return true, inject(v, exception{vector: vectorUD})
-	}
 	rfbm := xcr0 & (regs.RDX<<32 | regs.RAX&0xffffffff)
 	if rfbm&^(componentX87|componentSSE|componentAVX) != 0 {
-		return false, nil
+		return true, notCompletedf("%s of state components %#x: the monitor handles x87, SSE and AVX only", inst.Op, rfbm)
 	}
 
-	gva, ok := effectiveAddress(operand, inst.Len, &regs, &sregs)
+	gva, ok := effectiveAddress(operand, inst.Len, &regs, sregs)
 	if !ok {
-		return false, nil
+		return true, notCompletedf("%s: cannot compute the address of its memory operand", inst.Op)
 	}
 	// The operand must be 64-byte aligned, or the CPU raises #GP.
 	if gva%64 != 0 {
 		return true, inject(v, exception{vector: vectorGP, hasCode: true})
 	}
-	runs, err := translateRange(mem, sregs.CR3, gva, xsaveAreaSize)
-	if err != nil {
-		return false, fmt.Errorf("%s at guest-virtual %#x: %w", inst.Op, gva, err)
+	// The instruction accesses the legacy region, the header, and the AVX
+	// component if requested.
+	size := uint64(xsaveLegacySize + xsaveHeaderSize)
+	if rfbm&componentAVX != 0 {
+		size = xsaveAreaSize
 	}
-	guest := make([]byte, xsaveAreaSize)
-	if err := readRuns(mem, runs, guest); err != nil {
-		return false, err
+	runs, err := translateRangeFor(c.mem, sregs.CR3, gva, size, store, store && sregs.CR0&kvm.CR0WP != 0)
+	if f, ok := errors.AsType[*pageFault](err); ok {
+		return true, injectFault(v, sregs, *faultFor(f))
+	}
+	if err != nil {
+		return true, fmt.Errorf("%s at guest-virtual %#x: %w", inst.Op, gva, err)
+	}
+	guest := make([]byte, size)
+	if err := readRuns(c.mem, runs, guest); err != nil {
+		return true, fmt.Errorf("%s at guest-virtual %#x: %w", inst.Op, gva, err)
 	}
 
 	state, err := v.XSave()
 	if err != nil {
-		return false, err
+		return true, err
 	}
 	area := xsaveBytes(state)
 	if store {
 		xsaveStore(guest, area, rfbm)
-		if err := writeRuns(mem, runs, guest); err != nil {
-			return false, err
+		if err := writeRuns(c.mem, runs, guest); err != nil {
+			return true, fmt.Errorf("%s at guest-virtual %#x: %w", inst.Op, gva, err)
 		}
 	} else {
-		if binary.LittleEndian.Uint64(guest[xsaveHeader+8:]) != 0 {
-			return false, nil // a compacted area, from XSAVEC or XSAVES
+		if !validXRSTOR(guest, area, xcr0, rfbm) {
+			return true, inject(v, exception{vector: vectorGP, hasCode: true})
 		}
 		xrstorLoad(area, guest, rfbm)
 		if err := v.SetXSave(state); err != nil {
-			return false, fmt.Errorf("complete XRSTOR: %w", err)
+			return true, fmt.Errorf("complete XRSTOR: %w", err)
 		}
 	}
 
 	regs.RIP += uint64(inst.Len)
 	if err := v.SetRegs(regs); err != nil {
-		return false, fmt.Errorf("complete %s: %w", inst.Op, err)
+		return true, fmt.Errorf("complete %s: %w", inst.Op, err)
 	}
+	c.stats.Completed.Add(1)
 	return true, nil
+}
+
+// validXRSTOR reports whether XRSTOR of the standard-form area guest, with
+// requested-feature bitmap rfbm, runs without #GP: XCOMP_BV and the
+// header's reserved bytes are zero, XSTATE_BV sets no bit outside XCR0,
+// and MXCSR, when loaded, sets no bit outside the vCPU's MXCSR_MASK (from
+// its own XSAVE area, vcpu).
+func validXRSTOR(guest, vcpu []byte, xcr0, rfbm uint64) bool {
+	header := guest[xsaveHeader : xsaveHeader+xsaveHeaderSize]
+	for _, b := range header[8:] {
+		if b != 0 {
+			return false
+		}
+	}
+	if binary.LittleEndian.Uint64(header)&^xcr0 != 0 {
+		return false
+	}
+	if rfbm&(componentSSE|componentAVX) != 0 {
+		mask := binary.LittleEndian.Uint32(vcpu[28:])
+		if mask == 0 {
+			mask = defaultMXCSRMask
+		}
+		if binary.LittleEndian.Uint32(guest[24:])&^mask != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// defaultMXCSRMask is the MXCSR mask of processors whose FXSAVE area
+// reports 0 there (Intel SDM volume 1, 11.6.6).
+const defaultMXCSRMask = 0xffbf
+
+// hasLock reports whether inst has a LOCK prefix.
+func hasLock(inst *x86asm.Inst) bool {
+	for _, p := range inst.Prefix {
+		if p == 0 {
+			break
+		}
+		if p&0xff == x86asm.PrefixLOCK {
+			return true
+		}
+	}
+	return false
 }
 
 // xsaveStore writes the components in rfbm from area, the vCPU's state,

@@ -26,9 +26,12 @@
  * #NM; with no IDT that ends in a triple fault), and xsave (XSAVE, then
  * XRSTOR of a changed MXCSR and XSAVE again, exits 0 when both agree).
  * Mode sse checks SSE arithmetic, compares, conversions and moves with
- * memory operands and exits with the code of exit=N (default 0); the sse-align, sse-pf and sse-xm modes
- * must raise #GP, #PF and #XM (the exit code is then 100 + the vector),
- * and sse-outside runs maskmovdqu, which the monitor does not complete.
+ * memory operands and exits with the code of exit=N (default 0). The
+ * other sse-* modes must raise an exception, and the exit code is then 100
+ * + its vector: sse-align (#GP), sse-pf (#PF), sse-xm (#XM), sse-lock
+ * (#UD), sse-batch-pf (#PF after a completed pxor), sse-mxcsr (#GP after
+ * LDMXCSR and STMXCSR work), sse-xsave-pf (#PF) and sse-xrstor-gp (#GP).
+ * sse-outside runs maskmovdqu, which the monitor does not complete.
  *
  * Guest ring 0 may run in KVM's instruction emulator (PVM hosts), so the
  * code stays small and uses general-purpose registers only.
@@ -841,6 +844,42 @@ static void sse_fault(const char *which)
 				 :
 				 : "r"(operands)
 				 : "memory");
+	}
+	if (seq(which, "lock")) /* lock addps xmm0, xmm1: #UD */
+		__asm__ volatile(".byte 0xf0, 0x0f, 0x58, 0xc1");
+	if (seq(which, "batch-pf")) /* pxor completes; the load then raises #PF */
+		__asm__ volatile("pxor %%xmm0, %%xmm0\n"
+				 "movsd (%0), %%xmm1\n"
+				 :
+				 : "r"(0x7fff00000000ull)
+				 : "memory");
+	if (seq(which, "mxcsr")) {
+		/* STMXCSR reads back what LDMXCSR loaded (rounding toward
+		 * zero); LDMXCSR of reserved bits raises #GP. */
+		static u32 value = 0x7f80, back;
+		__asm__ volatile("ldmxcsr %1\n"
+				 "stmxcsr %0\n"
+				 : "=m"(back)
+				 : "m"(value));
+		put("stmxcsr ");
+		put_u64(back);
+		out(1);
+		value = 0xffff0000;
+		__asm__ volatile("ldmxcsr %0" : : "m"(value));
+	}
+	if (seq(which, "xsave-pf") || seq(which, "xrstor-gp")) {
+		static u8 area[1024] __attribute__((aligned(64)));
+		u64 cr4;
+		__asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
+		cr4 |= 1ull << 18; /* OSXSAVE */
+		__asm__ volatile("mov %0, %%cr4" : : "r"(cr4));
+		__asm__ volatile("xsetbv" : : "c"(0), "a"(3), "d"(0));
+		if (seq(which, "xsave-pf")) /* #PF, a write to a page that is not mapped */
+			__asm__ volatile("xsave (%0)" : : "r"(0x7fff00000000ull), "a"(3), "d"(0) : "memory");
+		__asm__ volatile("xsave (%0)" : : "r"(area), "a"(3), "d"(0) : "memory");
+		*(u32 *)(area + 24) = 0xffffffff; /* reserved MXCSR bits: #GP */
+		*(u64 *)(area + 512) |= 3;
+		__asm__ volatile("xrstor (%0)" : : "r"(area), "a"(3), "d"(0) : "memory");
 	}
 	if (seq(which, "outside")) /* maskmovdqu writes to [rdi]: not on the allowlist */
 		__asm__ volatile("maskmovdqu %%xmm1, %%xmm0" : : "D"(buf) : "memory");

@@ -123,8 +123,16 @@ func systemdOnly(c *config.Component) []string {
 	if c.User() != "" {
 		keys = append(keys, "user")
 	}
-	if c.Resources != (config.Resources{}) && !c.RunsImage() {
+	switch limits := c.Resources; {
+	case !c.RunsImage() && limits != (config.Resources{}):
 		keys = append(keys, "[resources]")
+	case c.RunsImage():
+		// memory is the guest's memory, which the monitor applies; the
+		// vCPU count is [unikernel] cpus.
+		limits.MemoryMax = 0
+		if limits != (config.Resources{}) {
+			keys = append(keys, "[resources] limits other than memory (the guest's vCPUs are [unikernel] cpus)")
+		}
 	}
 	if c.Isolation != config.IsolationNone && !c.RunsImage() {
 		keys = append(keys, "systemd's sandboxing directives (ProtectSystem=, RestrictAddressFamilies= and the rest)")

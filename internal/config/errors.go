@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -50,15 +49,15 @@ func Errors(err error) []*Error {
 }
 
 // duplicateKey matches the decoder's message for a key defined twice.
-var duplicateKey = regexp.MustCompile(`^Key '([^']*)' has already been defined\.$`)
+var duplicateKey = lazyRegexp(`^Key '([^']*)' has already been defined\.$`)
 
 // typeMismatch matches the decoder's message for a value of the wrong type,
 // which it returns as a plain error rather than a toml.ParseError.
-var typeMismatch = regexp.MustCompile(`^toml: (?:line (\d+) )?\(last key "([^"]*)"\): incompatible types: TOML value has type (\S+); destination has type (.+)$`)
+var typeMismatch = lazyRegexp(`^toml: (?:line (\d+) )?\(last key "([^"]*)"\): incompatible types: TOML value has type (\S+); destination has type (.+)$`)
 
 // tableMismatch matches the decoder's message for a table key given a
 // value of another type, such as [[exec]] for [exec].
-var tableMismatch = regexp.MustCompile(`^toml: (?:line (\d+) )?\(last key "([^"]*)"\): type mismatch for \S+: expected table but found (.+)$`)
+var tableMismatch = lazyRegexp(`^toml: (?:line (\d+) )?\(last key "([^"]*)"\): type mismatch for \S+: expected table but found (.+)$`)
 
 // tomlTypeNames turns the decoder's Go-side type names into TOML's words.
 var tomlTypeNames = map[string]string{
@@ -93,7 +92,7 @@ func decodeError(path string, lines map[string]int, err error) *Error {
 	var parseErr toml.ParseError
 	if errors.As(err, &parseErr) {
 		message := parseErr.Message
-		if m := duplicateKey.FindStringSubmatch(message); m != nil {
+		if m := duplicateKey().FindStringSubmatch(message); m != nil {
 			message = fmt.Sprintf("duplicate key %q: each key may appear once", m[1])
 		}
 		e := &Error{File: path, Line: parseErr.Position.Line, Message: message}
@@ -104,14 +103,14 @@ func decodeError(path string, lines map[string]int, err error) *Error {
 		}
 		return e
 	}
-	if m := tableMismatch.FindStringSubmatch(err.Error()); m != nil {
+	if m := tableMismatch().FindStringSubmatch(err.Error()); m != nil {
 		line, _ := strconv.Atoi(m[1])
 		if line == 0 {
 			line = lineOf(lines, m[2])
 		}
 		return &Error{File: path, Line: line, Key: m[2], Message: "wrong type: got " + describeType(m[3]) + ", want a table"}
 	}
-	if m := typeMismatch.FindStringSubmatch(err.Error()); m != nil {
+	if m := typeMismatch().FindStringSubmatch(err.Error()); m != nil {
 		line, _ := strconv.Atoi(m[1])
 		if line == 0 {
 			line = lineOf(lines, m[2])

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,13 +37,13 @@ const (
 
 var (
 	// environmentName is the POSIX form of an environment variable name.
-	environmentName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	environmentName = lazyRegexp(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 	// userName is a user name as Debian's and Fedora's tools create them
 	// (letters, digits, '_', '-' and '.', at most 32 characters, not
 	// starting with '-' or '.'), or a numeric user ID without leading
 	// zeros, as systemd's User= takes it.
-	userName = regexp.MustCompile(`^([a-zA-Z_][a-zA-Z0-9_.-]{0,31}|0|[1-9][0-9]{0,9})$`)
+	userName = lazyRegexp(`^([a-zA-Z_][a-zA-Z0-9_.-]{0,31}|0|[1-9][0-9]{0,9})$`)
 )
 
 // component validates f and converts it into a Component named name.
@@ -117,7 +116,7 @@ func (u *fileUk) check(report reporter) Unikernel {
 		Environment: u.Environment,
 		User:        u.User,
 	}
-	if u.User != "" && !userName.MatchString(u.User) {
+	if u.User != "" && !userName().MatchString(u.User) {
 		report("unikernel.user", "invalid user name %q: use 1-32 letters, digits, '_', '-' and '.', starting with a letter or '_', or a numeric user ID", u.User)
 	}
 	switch {
@@ -134,7 +133,7 @@ func (u *fileUk) check(report reporter) Unikernel {
 		}
 	}
 	for variable := range u.Environment {
-		if !environmentName.MatchString(variable) {
+		if !environmentName().MatchString(variable) {
 			report("unikernel.environment."+variable, "invalid variable name %q: use letters, digits and '_', not starting with a digit", variable)
 		}
 	}
@@ -209,7 +208,7 @@ func (e *fileExec) check(report reporter) {
 	}
 
 	for variable, value := range e.Environment {
-		if !environmentName.MatchString(variable) {
+		if !environmentName().MatchString(variable) {
 			report("exec.environment."+variable, "invalid variable name %q: use letters, digits and '_', not starting with a digit", variable)
 		}
 		if strings.HasPrefix(variable, reservedEnvironmentPrefix) {
@@ -223,7 +222,7 @@ func (e *fileExec) check(report reporter) {
 	if e.WorkingDirectory != "" && !filepath.IsAbs(e.WorkingDirectory) {
 		report("exec.working_directory", "%q is not an absolute path", e.WorkingDirectory)
 	}
-	if e.User != "" && !userName.MatchString(e.User) {
+	if e.User != "" && !userName().MatchString(e.User) {
 		report("exec.user", "invalid user name %q: use 1-32 letters, digits, '_', '-' and '.', starting with a letter or '_', or a numeric user ID", e.User)
 	}
 }

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -10,16 +11,25 @@ import (
 	"kernel.org/pub/linux/libs/security/libcap/cap"
 )
 
-// Apply confines the calling process to p, in the order the kernel needs.
-// It keeps only the capabilities named in keep (such as
-// "CAP_NET_BIND_SERVICE"). Nothing of it can be undone: call it right
-// before execve(2), from a goroutine locked to its OS thread
-// (runtime.LockOSThread) that then calls execve(2) itself, in a process
-// that runs nothing else.
+// Apply confines the calling thread to p, in the order the kernel needs,
+// so that the program it executes next runs confined. It keeps only the
+// capabilities named in keep (such as "CAP_NET_BIND_SERVICE"). Nothing of
+// it can be undone. Apply locks the calling goroutine to its OS thread for
+// good: call execve(2) (syscall.Exec) from the same goroutine right after,
+// in a process that runs nothing else.
+//
+// Every step applies to the calling thread only, and the program inherits
+// them from the thread that calls execve(2), because execve(2) destroys
+// "all threads other than the calling thread". The launcher's other
+// threads stay unconfined until then, but they run only the Go runtime.
+// Restricting one thread spares the signal round trip to every thread
+// that all-thread Landlock and TSYNC need.
 //
 // seccompProgram is p.Seccomp compiled by CompileSeccomp.
 func Apply(p *Policy, seccompProgram []byte, keep []string) error {
-	// Capabilities first, while the process may still hold CAP_SETPCAP:
+	runtime.LockOSThread()
+
+	// Capabilities first, while the thread may still hold CAP_SETPCAP:
 	// an empty bounding set means even uid 0 gets no capabilities from
 	// execve(2) (capabilities(7), "Transformation of capabilities during
 	// execve()").
@@ -29,18 +39,18 @@ func Apply(p *Policy, seccompProgram []byte, keep []string) error {
 
 	// no_new_privs: landlock_restrict_self(2) and seccomp(2) require it of
 	// a caller without CAP_SYS_ADMIN, and it makes execve(2) ignore setuid
-	// bits and file capabilities (prctl(2), PR_SET_NO_NEW_PRIVS).
+	// bits and file capabilities. prctl(2) sets it on the calling thread.
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("prctl(PR_SET_NO_NEW_PRIVS): %w", err)
 	}
 
 	// Landlock before seccomp, because the seccomp filter may deny the
 	// system calls that set up Landlock.
-	if err := ApplyLandlock(&p.Landlock); err != nil {
+	if err := restrictThreadLandlock(&p.Landlock); err != nil {
 		return err
 	}
 
-	return LoadSeccompProgram(seccompProgram)
+	return loadThreadSeccomp(seccompProgram)
 }
 
 // Confine applies the capability and Landlock steps of Apply, without a

@@ -8,9 +8,9 @@
 // (SeccompPolicy: a default action and rules with argument conditions).
 // Tests inspect both without privileges. osvmd compiles the seccomp filter
 // to a BPF program with libseccomp (CompilePlan) and stores it in the plan;
-// osvm-launch, built without cgo, loads it (LoadSeccompProgram). Apply puts
-// the policy into effect in the order the kernel needs: capabilities,
-// no_new_privs, Landlock, seccomp.
+// osvm-launch, built without cgo, loads it. Apply puts the policy into
+// effect on the calling thread, which then executes the command, in the
+// order the kernel needs: capabilities, no_new_privs, Landlock, seccomp.
 //
 // # Privileges
 //

@@ -32,7 +32,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"runtime"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -112,9 +111,8 @@ func confine(p *plan.Plan) error {
 		return err
 	}
 
-	// The capability sets are per thread: execve(2) must come from the
-	// thread that changed them. Landlock and seccomp apply to every thread.
-	runtime.LockOSThread()
+	// Apply confines only this goroutine's thread, and launch executes the
+	// command from the same goroutine.
 	return sandbox.Apply(policy, p.SeccompProgram, p.Component.Sandbox.Capabilities)
 }
 

@@ -11,12 +11,13 @@ import (
 	"kernel.org/pub/linux/libs/security/libcap/cap"
 )
 
-// Apply confines the calling thread to p, in the order the kernel needs,
-// so that the program it executes next runs confined. It keeps only the
-// capabilities named in keep (such as "CAP_NET_BIND_SERVICE"). Nothing of
-// it can be undone. Apply locks the calling goroutine to its OS thread for
-// good: call execve(2) (syscall.Exec) from the same goroutine right after,
-// in a process that runs nothing else.
+// Apply confines the calling thread to the Landlock policy and the seccomp
+// program, in the order the kernel needs, so that the program it executes
+// next runs confined. It keeps only the capabilities named in keep (such
+// as "CAP_NET_BIND_SERVICE"). Nothing of it can be undone. Apply locks the
+// calling goroutine to its OS thread for good, and the caller must call
+// execve(2) (syscall.Exec) from the same goroutine right after, in a
+// process that runs nothing else.
 //
 // Every step applies to the calling thread only, and the program inherits
 // them from the thread that calls execve(2), because execve(2) destroys
@@ -25,8 +26,8 @@ import (
 // Restricting one thread spares the signal round trip to every thread
 // that all-thread Landlock and TSYNC need.
 //
-// seccompProgram is p.Seccomp compiled by CompileSeccomp.
-func Apply(p *Policy, seccompProgram []byte, keep []string) error {
+// seccompProgram is a SeccompPolicy compiled by CompileSeccomp.
+func Apply(landlock *LandlockPolicy, seccompProgram []byte, keep []string) error {
 	runtime.LockOSThread()
 
 	// Capabilities first, while the thread may still hold CAP_SETPCAP:
@@ -46,7 +47,7 @@ func Apply(p *Policy, seccompProgram []byte, keep []string) error {
 
 	// Landlock before seccomp, because the seccomp filter may deny the
 	// system calls that set up Landlock.
-	if err := restrictThreadLandlock(&p.Landlock); err != nil {
+	if err := restrictThreadLandlock(landlock); err != nil {
 		return err
 	}
 

@@ -132,9 +132,17 @@ func scmpConditions(conditions []Condition) ([]seccomp.ScmpCondition, error) {
 	return out, nil
 }
 
-// CompilePlan fills in the seccomp program of a plan at level "process" or
-// "container", which osvm-launch loads. Plans at other levels need none.
+// CompilePlan fills in what osvm-launch would otherwise compute when the
+// unit starts. That is the seccomp program of a plan at level "process" or
+// "container", and at level "process" the paths the command needs to
+// start (RecordStartup). Plans at other levels need neither.
 func CompilePlan(p *plan.Plan) error {
+	if p.Level == config.IsolationProcess && p.Startup == nil {
+		// A failed search is left to osvm-launch, which searches again and
+		// reports the error when the unit starts, because the command may
+		// be installed by then.
+		p.Startup, _ = RecordStartup(p.Component.Exec.Command[0])
+	}
 	if (p.Level != config.IsolationProcess && p.Level != config.IsolationContainer) || p.SeccompProgram != nil {
 		return nil
 	}

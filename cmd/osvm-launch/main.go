@@ -105,9 +105,15 @@ func confine(p *plan.Plan, reachable []string) error {
 	}
 	os.Unsetenv(hiddenStage)
 
-	startup, err := sandbox.StartupPaths(p.Component.Exec.Command[0])
-	if err != nil {
-		return fmt.Errorf("find what %s needs to start: %w", p.Component.Exec.Command[0], err)
+	// osvmd has found what the command needs to start when it wrote the
+	// plan. Search again only when a file that decided it has changed.
+	startup, ok := sandbox.StartupFromPlan(p.Startup)
+	if !ok {
+		var err error
+		startup, err = sandbox.StartupPaths(p.Component.Exec.Command[0])
+		if err != nil {
+			return fmt.Errorf("find what %s needs to start: %w", p.Component.Exec.Command[0], err)
+		}
 	}
 	policy := sandbox.LandlockFor(&p.Component.Sandbox, startup)
 

@@ -46,6 +46,27 @@ type Plan struct {
 	// BPF for this host, at level "process". It follows from Component, so
 	// Hash leaves it out; osvmd fills it in before it writes the plan.
 	SeccompProgram []byte `json:"seccomp_program,omitempty"`
+
+	// Startup contains the paths the command needs to start under
+	// Landlock at level "process", found by osvmd so that osvm-launch need
+	// not search for them. They follow from Component and the host's
+	// files, so Hash leaves them out. Nil means osvm-launch searches at
+	// start.
+	Startup *Startup `json:"startup,omitempty"`
+}
+
+// Startup is the result of sandbox.StartupPaths for a plan's command and
+// the state of every file it depends on. osvm-launch uses Paths only
+// while every entry of Files is unchanged.
+type Startup struct {
+	// Paths maps each path to the rights a Landlock rule grants on it, in
+	// the form sandbox.Access writes them ("read+exec").
+	Paths map[string]string `json:"paths"`
+
+	// Files maps each file and folder that the search read or looked for
+	// to its state in the form sandbox writes it, which is "" when stat(2)
+	// failed and otherwise lists device, inode, mode, size and times.
+	Files map[string]string `json:"files"`
 }
 
 // New returns the plan for component c, read from the file source, to run

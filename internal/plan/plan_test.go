@@ -100,3 +100,30 @@ func TestParseFileName(t *testing.T) {
 		}
 	}
 }
+
+func TestStartupRoundTrip(t *testing.T) {
+	c := testComponent(t, `exec.command = ["/bin/true"]`)
+	p, err := New(c, config.IsolationProcess, "/etc/osvm/web.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash := p.Hash
+	p.Startup = &Startup{
+		Paths: map[string]string{"/bin/true": "read+exec", "/dev/null": "read+write"},
+		Files: map[string]string{"/bin/true": "2049:12:100755:35664:1:2", "/usr/local/lib/libc.so.6": ""},
+	}
+	path, err := Write(t.TempDir(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Read(path)
+	if err != nil {
+		t.Fatalf("Read: %v", err)
+	}
+	if !reflect.DeepEqual(back.Startup, p.Startup) {
+		t.Errorf("Startup = %+v, want %+v", back.Startup, p.Startup)
+	}
+	if back.Hash != hash {
+		t.Errorf("Startup changed the hash: %s, want %s", back.Hash, hash)
+	}
+}

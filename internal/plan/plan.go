@@ -113,7 +113,7 @@ func ParseFileName(path string) (name, shortHash string, ok bool) {
 		return "", "", false
 	}
 	name, shortHash = base[:i], base[i+1:]
-	if _, err := hex.DecodeString(shortHash); err != nil || !config.NamePattern.MatchString(name) {
+	if _, err := hex.DecodeString(shortHash); err != nil || !config.ValidName(name) {
 		return "", "", false
 	}
 	return name, shortHash, true

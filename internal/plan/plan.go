@@ -170,18 +170,26 @@ func Read(path string) (*Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read plan: %w", err)
 	}
-	var p Plan
-	decoder := json.NewDecoder(bytes.NewReader(data))
-	decoder.DisallowUnknownFields()
-	if err := decoder.Decode(&p); err != nil {
+
+	// The component and the level stay raw at first: the hash covers
+	// them as Write encoded them, so it is checked on those bytes
+	// without encoding the plan again, which would cost osvm-launch's
+	// start about as much as decoding it.
+	var file struct {
+		Plan
+		Component json.RawMessage `json:"component"`
+		Level     json.RawMessage `json:"level"`
+	}
+	if err := decodeStrict(data, &file); err != nil {
 		return nil, fmt.Errorf("read plan %s: %w", path, err)
 	}
+	p := file.Plan
 	if p.Version != FormatVersion {
 		return nil, fmt.Errorf("read plan %s: format version %d, this osvm-launch reads version %d (restart the unit so that osvmd writes a current plan)", path, p.Version, FormatVersion)
 	}
-	want, err := p.contentHash()
+	want, err := writtenContentHash(file.Component, file.Level)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read plan %s: %w", path, err)
 	}
 	if p.Hash != want {
 		return nil, fmt.Errorf("read plan %s: %w", path, ErrModified)
@@ -189,7 +197,40 @@ func Read(path string) (*Plan, error) {
 	if _, short, ok := ParseFileName(path); ok && short != p.ShortHash() {
 		return nil, fmt.Errorf("read plan %s: %w", path, ErrModified)
 	}
+	if err := decodeStrict(file.Component, &p.Component); err != nil {
+		return nil, fmt.Errorf("read plan %s: component: %w", path, err)
+	}
+	if err := decodeStrict(file.Level, &p.Level); err != nil {
+		return nil, fmt.Errorf("read plan %s: level: %w", path, err)
+	}
 	return &p, nil
+}
+
+// decodeStrict decodes the JSON value data into v and rejects fields that
+// v does not have.
+func decodeStrict(data []byte, v any) error {
+	decoder := json.NewDecoder(bytes.NewReader(data))
+	decoder.DisallowUnknownFields()
+	return decoder.Decode(v)
+}
+
+// writtenContentHash returns the hash that contentHash returns for a plan,
+// from the JSON of its component and level as Write encoded them.
+// MarshalIndent only adds white space to what Marshal writes, and Compact
+// removes it again. Any other change to those bytes changes the hash.
+func writtenContentHash(component, level []byte) (string, error) {
+	var content bytes.Buffer
+	content.WriteString(`{"component":`)
+	if err := json.Compact(&content, component); err != nil {
+		return "", fmt.Errorf("component: %w", err)
+	}
+	content.WriteString(`,"level":`)
+	if err := json.Compact(&content, level); err != nil {
+		return "", fmt.Errorf("level: %w", err)
+	}
+	content.WriteByte('}')
+	sum := sha256.Sum256(content.Bytes())
+	return hex.EncodeToString(sum[:]), nil
 }
 
 // ErrModified means a plan's contents do not match its hash: the file was

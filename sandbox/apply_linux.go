@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -75,6 +74,10 @@ func Confine(landlock *LandlockPolicy, keep []string) error {
 // but such a process cannot gain capabilities either once no_new_privs is
 // set, so it is left alone.
 func dropCapabilities(keep []string) error {
+	kept, err := capabilitySet(keep)
+	if err != nil {
+		return err
+	}
 	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
 		return fmt.Errorf("prctl(PR_CAP_AMBIENT_CLEAR_ALL): %w", err)
 	}
@@ -82,7 +85,16 @@ func dropCapabilities(keep []string) error {
 		return nil
 	}
 	for v := 0; v <= unix.CAP_LAST_CAP; v++ {
-		if slices.Contains(keep, capabilityName(cap.Value(v))) {
+		if kept&(1<<v) != 0 {
+			continue
+		}
+		// Each PR_CAPBSET_DROP commits new credentials, even for a
+		// capability the bounding set lacks (cap_prctl_drop in Linux's
+		// security/commoncap.c), and a unit's CapabilityBoundingSet= has
+		// already removed most of them. PR_CAPBSET_READ changes nothing.
+		// It fails with EINVAL for a capability the running kernel does
+		// not know, and then PR_CAPBSET_DROP below does too.
+		if inSet, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, uintptr(v), 0, 0, 0); err == nil && inSet == 0 {
 			continue
 		}
 		// EINVAL means the running kernel has fewer capabilities than
@@ -103,6 +115,20 @@ func hasEffective(c int) bool {
 		return false
 	}
 	return data[c/32].Effective&(1<<(uint(c)%32)) != 0
+}
+
+// capabilitySet returns the capabilities named in names (such as
+// "CAP_NET_BIND_SERVICE") as a bit mask, bit v for capability v.
+func capabilitySet(names []string) (uint64, error) {
+	var set uint64
+	for _, name := range names {
+		v, err := cap.FromName(strings.ToLower(name))
+		if err != nil {
+			return 0, fmt.Errorf("invalid capability %q in the plan: %w (rewrite the plan: restart the unit)", name, err)
+		}
+		set |= 1 << v
+	}
+	return set, nil
 }
 
 // capabilityName returns the name of v as the configuration writes it:

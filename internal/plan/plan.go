@@ -166,15 +166,14 @@ func Write(dir string, p *Plan) (string, error) {
 
 // Read loads the plan at path and checks its version and hash.
 func Read(path string) (*Plan, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read plan: %w", err)
 	}
 
-	// The component and the level stay raw at first: the hash covers
-	// them as Write encoded them, so it is checked on those bytes
-	// without encoding the plan again, which would cost osvm-launch's
-	// start about as much as decoding it.
+	// The component and the level stay raw at first, because the hash
+	// covers them as Write encoded them. Checking it on those bytes
+	// spares encoding the plan again at every start of osvm-launch.
 	var file struct {
 		Plan
 		Component json.RawMessage `json:"component"`

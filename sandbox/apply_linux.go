@@ -74,7 +74,7 @@ func Confine(landlock *LandlockPolicy, keep []string) error {
 // but such a process cannot gain capabilities either once no_new_privs is
 // set, so it is left alone.
 func dropCapabilities(keep []string) error {
-	kept, err := capabilitySet(keep)
+	keepMask, err := capabilitySet(keep)
 	if err != nil {
 		return err
 	}
@@ -85,7 +85,7 @@ func dropCapabilities(keep []string) error {
 		return nil
 	}
 	for v := 0; v <= unix.CAP_LAST_CAP; v++ {
-		if kept&(1<<v) != 0 {
+		if keepMask&(1<<v) != 0 {
 			continue
 		}
 		// Each PR_CAPBSET_DROP commits new credentials, even for a

@@ -3,23 +3,33 @@ package sandbox
 import (
 	"errors"
 	"fmt"
-	"slices"
+	"runtime"
 	"strings"
 
 	"golang.org/x/sys/unix"
 	"kernel.org/pub/linux/libs/security/libcap/cap"
 )
 
-// Apply confines the calling process to p, in the order the kernel needs.
-// It keeps only the capabilities named in keep (such as
-// "CAP_NET_BIND_SERVICE"). Nothing of it can be undone: call it right
-// before execve(2), from a goroutine locked to its OS thread
-// (runtime.LockOSThread) that then calls execve(2) itself, in a process
-// that runs nothing else.
+// Apply confines the calling thread to the Landlock policy and the seccomp
+// program, in the order the kernel needs, so that the program it executes
+// next runs confined. It keeps only the capabilities named in keep (such
+// as "CAP_NET_BIND_SERVICE"). Nothing of it can be undone. Apply locks the
+// calling goroutine to its OS thread for good, and the caller must call
+// execve(2) (syscall.Exec) from the same goroutine right after, in a
+// process that runs nothing else.
 //
-// seccompProgram is p.Seccomp compiled by CompileSeccomp.
-func Apply(p *Policy, seccompProgram []byte, keep []string) error {
-	// Capabilities first, while the process may still hold CAP_SETPCAP:
+// Every step applies to the calling thread only, and the program inherits
+// them from the thread that calls execve(2), because execve(2) destroys
+// "all threads other than the calling thread". The launcher's other
+// threads stay unconfined until then, but they run only the Go runtime.
+// Restricting one thread spares the signal round trip to every thread
+// that all-thread Landlock and TSYNC need.
+//
+// seccompProgram is a SeccompPolicy compiled by CompileSeccomp.
+func Apply(landlock *LandlockPolicy, seccompProgram []byte, keep []string) error {
+	runtime.LockOSThread()
+
+	// Capabilities first, while the thread may still hold CAP_SETPCAP:
 	// an empty bounding set means even uid 0 gets no capabilities from
 	// execve(2) (capabilities(7), "Transformation of capabilities during
 	// execve()").
@@ -29,18 +39,18 @@ func Apply(p *Policy, seccompProgram []byte, keep []string) error {
 
 	// no_new_privs: landlock_restrict_self(2) and seccomp(2) require it of
 	// a caller without CAP_SYS_ADMIN, and it makes execve(2) ignore setuid
-	// bits and file capabilities (prctl(2), PR_SET_NO_NEW_PRIVS).
+	// bits and file capabilities. prctl(2) sets it on the calling thread.
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("prctl(PR_SET_NO_NEW_PRIVS): %w", err)
 	}
 
 	// Landlock before seccomp, because the seccomp filter may deny the
 	// system calls that set up Landlock.
-	if err := ApplyLandlock(&p.Landlock); err != nil {
+	if err := restrictThreadLandlock(landlock); err != nil {
 		return err
 	}
 
-	return LoadSeccompProgram(seccompProgram)
+	return loadThreadSeccomp(seccompProgram)
 }
 
 // Confine applies the capability and Landlock steps of Apply, without a
@@ -64,6 +74,10 @@ func Confine(landlock *LandlockPolicy, keep []string) error {
 // but such a process cannot gain capabilities either once no_new_privs is
 // set, so it is left alone.
 func dropCapabilities(keep []string) error {
+	keepMask, err := capabilitySet(keep)
+	if err != nil {
+		return err
+	}
 	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
 		return fmt.Errorf("prctl(PR_CAP_AMBIENT_CLEAR_ALL): %w", err)
 	}
@@ -71,7 +85,16 @@ func dropCapabilities(keep []string) error {
 		return nil
 	}
 	for v := 0; v <= unix.CAP_LAST_CAP; v++ {
-		if slices.Contains(keep, capabilityName(cap.Value(v))) {
+		if keepMask&(1<<v) != 0 {
+			continue
+		}
+		// Each PR_CAPBSET_DROP commits new credentials, even for a
+		// capability the bounding set lacks (cap_prctl_drop in Linux's
+		// security/commoncap.c), and a unit's CapabilityBoundingSet= has
+		// already removed most of them. PR_CAPBSET_READ changes nothing.
+		// It fails with EINVAL for a capability the running kernel does
+		// not know, and then PR_CAPBSET_DROP below does too.
+		if inSet, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, uintptr(v), 0, 0, 0); err == nil && inSet == 0 {
 			continue
 		}
 		// EINVAL means the running kernel has fewer capabilities than
@@ -92,6 +115,20 @@ func hasEffective(c int) bool {
 		return false
 	}
 	return data[c/32].Effective&(1<<(uint(c)%32)) != 0
+}
+
+// capabilitySet returns the capabilities named in names (such as
+// "CAP_NET_BIND_SERVICE") as a bit mask, bit v for capability v.
+func capabilitySet(names []string) (uint64, error) {
+	var set uint64
+	for _, name := range names {
+		v, err := cap.FromName(strings.ToLower(name))
+		if err != nil {
+			return 0, fmt.Errorf("invalid capability %q in the plan: %w (rewrite the plan: restart the unit)", name, err)
+		}
+		set |= 1 << v
+	}
+	return set, nil
 }
 
 // capabilityName returns the name of v as the configuration writes it:

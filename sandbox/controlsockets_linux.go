@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"errors"
 	"fmt"
 	"syscall"
 
@@ -19,6 +20,12 @@ var ControlSockets = []string{"/run/dbus/system_bus_socket", "/run/systemd/priva
 func ReachableControlSockets() []string {
 	var reachable []string
 	for _, path := range ControlSockets {
+		// connect(2) resolves the path as stat(2) does, so a path that does
+		// not exist cannot be connected to, and the socket is not needed.
+		var st unix.Stat_t
+		if err := unix.Stat(path, &st); errors.Is(err, unix.ENOENT) {
+			continue
+		}
 		fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			continue

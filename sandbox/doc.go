@@ -7,10 +7,13 @@
 // write and exec rights, TCP ports, scoping) and a seccomp filter
 // (SeccompPolicy: a default action and rules with argument conditions).
 // Tests inspect both without privileges. osvmd compiles the seccomp filter
-// to a BPF program with libseccomp (CompilePlan) and stores it in the plan;
-// osvm-launch, built without cgo, loads it (LoadSeccompProgram). Apply puts
-// the policy into effect in the order the kernel needs: capabilities,
-// no_new_privs, Landlock, seccomp.
+// to a BPF program with libseccomp (CompilePlan) and stores it in the plan,
+// and osvm-launch, built without cgo, loads it. osvmd also stores the paths
+// the command needs to start (RecordStartup), which osvm-launch uses while
+// the files they came from are unchanged (StartupFromPlan). Apply puts the
+// policy into effect on the calling thread, which then executes the
+// command, in the order the kernel needs: capabilities, no_new_privs,
+// Landlock, seccomp.
 //
 // # Privileges
 //

@@ -22,12 +22,15 @@ const (
 	AccessExec
 )
 
+// accessNames are the words Access.String joins with "+".
+var accessNames = []struct {
+	bit  Access
+	name string
+}{{AccessRead, "read"}, {AccessWrite, "write"}, {AccessExec, "exec"}}
+
 func (a Access) String() string {
 	var names []string
-	for _, n := range []struct {
-		bit  Access
-		name string
-	}{{AccessRead, "read"}, {AccessWrite, "write"}, {AccessExec, "exec"}} {
+	for _, n := range accessNames {
 		if a&n.bit != 0 {
 			names = append(names, n.name)
 		}
@@ -36,6 +39,27 @@ func (a Access) String() string {
 		return "none"
 	}
 	return strings.Join(names, "+")
+}
+
+// parseAccess returns the Access that Access.String writes as text.
+func parseAccess(text string) (Access, error) {
+	if text == "none" {
+		return 0, nil
+	}
+	var a Access
+	for _, word := range strings.Split(text, "+") {
+		var bit Access
+		for _, n := range accessNames {
+			if n.name == word {
+				bit = n.bit
+			}
+		}
+		if bit == 0 {
+			return 0, fmt.Errorf("invalid access %q: %q is none of read, write and exec", text, word)
+		}
+		a |= bit
+	}
+	return a, nil
 }
 
 // PathRule allows access below one path, a file or a folder.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/landlock-lsm/go-landlock/landlock"
 	ll "github.com/landlock-lsm/go-landlock/landlock/syscall"
+	"golang.org/x/sys/unix"
 )
 
 // maxKnownABI is the newest Landlock ABI whose rights this package grants.
@@ -25,9 +26,50 @@ func LandlockABI() int {
 // process it executes to p. It fails with an *ABIError when p is required
 // and the kernel's ABI is too old, before restricting anything.
 func ApplyLandlock(p *LandlockPolicy) error {
+	cfg, rules, err := landlockRuleset(p)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Restrict(rules...); err != nil {
+		return fmt.Errorf("landlock: %w", err)
+	}
+	return nil
+}
+
+// restrictThreadLandlock restricts the calling thread alone, and the
+// program it executes, to p. Without LANDLOCK_RESTRICT_SELF_TSYNC,
+// landlock_restrict_self(2) "enables enforcing this ruleset on the calling
+// thread". The caller must hold its OS thread locked, must have set
+// no_new_privs on it, and must call execve(2) from it. It fails like
+// ApplyLandlock.
+func restrictThreadLandlock(p *LandlockPolicy) error {
+	cfg, rules, err := landlockRuleset(p)
+	if err != nil {
+		return err
+	}
+	fd, flags, err := cfg.NewRulesetFD(rules...)
+	if err != nil {
+		return fmt.Errorf("landlock: %w", err)
+	}
+	if fd < 0 {
+		// A best-effort policy on a kernel without Landlock enforces
+		// nothing.
+		return nil
+	}
+	defer unix.Close(fd)
+	if err := ll.LandlockRestrictSelf(fd, flags); err != nil {
+		return fmt.Errorf("landlock_restrict_self: %w", err)
+	}
+	return nil
+}
+
+// landlockRuleset returns the go-landlock configuration and rules of p for
+// the running kernel. It fails with an *ABIError when p is required and the
+// kernel's ABI is too old.
+func landlockRuleset(p *LandlockPolicy) (landlock.Config, []landlock.Rule, error) {
 	abi := LandlockABI()
 	if err := p.CheckABI(abi); err != nil {
-		return err
+		return landlock.Config{}, nil, err
 	}
 
 	var cfg landlock.Config
@@ -41,12 +83,9 @@ func ApplyLandlock(p *LandlockPolicy) error {
 
 	rules, err := landlockRules(p, min(abi, maxKnownABI))
 	if err != nil {
-		return err
+		return landlock.Config{}, nil, err
 	}
-	if err := cfg.Restrict(rules...); err != nil {
-		return fmt.Errorf("landlock: %w", err)
-	}
-	return nil
+	return cfg, rules, nil
 }
 
 func abiConfig(abi int) landlock.Config {

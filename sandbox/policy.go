@@ -17,7 +17,14 @@ func Build(sb *config.Sandbox, startup []PathRule) (*Policy, error) {
 	if err != nil {
 		return nil, err
 	}
+	return &Policy{Landlock: LandlockFor(sb, startup), Seccomp: seccomp}, nil
+}
 
+// LandlockFor returns the Landlock policy of a component's [sandbox] table.
+// startup holds the paths its command needs to start (see StartupPaths).
+// osvm-launch needs only this part of Build, because osvmd compiles the
+// seccomp policy into the plan.
+func LandlockFor(sb *config.Sandbox, startup []PathRule) LandlockPolicy {
 	paths := append([]PathRule(nil), startup...)
 	for _, p := range sb.ReadOnlyPaths {
 		paths = append(paths, PathRule{Path: p, Access: AccessRead})
@@ -29,17 +36,14 @@ func Build(sb *config.Sandbox, startup []PathRule) (*Policy, error) {
 		paths = append(paths, PathRule{Path: p, Access: AccessRead | AccessExec})
 	}
 
-	return &Policy{
-		Landlock: LandlockPolicy{
-			Required:   sb.Landlock != config.LandlockBestEffort,
-			MinABI:     max(ABINetwork, sb.LandlockMinABI),
-			Paths:      mergePaths(paths),
-			BindTCP:    sb.BindPorts,
-			ConnectTCP: sb.ConnectPorts,
-			Scoped:     true,
-		},
-		Seccomp: seccomp,
-	}, nil
+	return LandlockPolicy{
+		Required:   sb.Landlock != config.LandlockBestEffort,
+		MinABI:     max(ABINetwork, sb.LandlockMinABI),
+		Paths:      mergePaths(paths),
+		BindTCP:    sb.BindPorts,
+		ConnectTCP: sb.ConnectPorts,
+		Scoped:     true,
+	}
 }
 
 // SeccompFor returns the seccomp policy of a component's [sandbox] table.

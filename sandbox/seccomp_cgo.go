@@ -48,6 +48,17 @@ func CompileSeccomp(p *SeccompPolicy) ([]byte, error) {
 	if err := filter.SetBadArchAction(seccomp.ActKillProcess); err != nil {
 		return nil, fmt.Errorf("seccomp: set the action for foreign architectures: %w", err)
 	}
+	// A binary tree sorted by system call number (optimization level 2,
+	// seccomp_attr_set(3), SCMP_FLTATR_CTL_OPTIMIZE) in place of a chain
+	// of comparisons, with the same verdicts. A system call then passes
+	// about log2 of the rules instead of up to all of them. That matters
+	// at load time too, because the kernel runs the filter for every
+	// system call number when it loads it (seccomp_cache_prepare_bitmap in
+	// kernel/seccomp.c). seccomp(2) loads the default profile in 44 µs
+	// instead of 110 µs (Linux 6.18, 2-core VM, one measurement).
+	if err := filter.SetOptimize(2); err != nil {
+		return nil, fmt.Errorf("seccomp: choose the binary tree layout: %w", err)
+	}
 
 	for _, rule := range sortedRules(p.Rules) {
 		call, err := nativeSyscall(rule.Syscall)
@@ -132,9 +143,17 @@ func scmpConditions(conditions []Condition) ([]seccomp.ScmpCondition, error) {
 	return out, nil
 }
 
-// CompilePlan fills in the seccomp program of a plan at level "process" or
-// "container", which osvm-launch loads. Plans at other levels need none.
+// CompilePlan fills in what osvm-launch would otherwise compute when the
+// unit starts. That is the seccomp program of a plan at level "process" or
+// "container", and at level "process" the paths the command needs to
+// start (RecordStartup). Plans at other levels need neither.
 func CompilePlan(p *plan.Plan) error {
+	if p.Level == config.IsolationProcess && p.Startup == nil {
+		// A failed search is left to osvm-launch, which searches again and
+		// reports the error when the unit starts, because the command may
+		// be installed by then.
+		p.Startup, _ = RecordStartup(p.Component.Exec.Command[0])
+	}
 	if (p.Level != config.IsolationProcess && p.Level != config.IsolationContainer) || p.SeccompProgram != nil {
 		return nil
 	}

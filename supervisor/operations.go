@@ -234,7 +234,7 @@ func (s *Supervisor) Status(ctx context.Context, name string) (map[string]dbus.V
 // checkName rejects names that no component file can have, such as names
 // with "/" from a D-Bus caller.
 func checkName(name string) error {
-	if !config.NamePattern.MatchString(name) || len(name) > config.MaxNameLength {
+	if !config.ValidName(name) || len(name) > config.MaxNameLength {
 		return fmt.Errorf("%w %q: not a valid component name (1-%d characters from a-z, 0-9 and '-')", errNoComponent, name, config.MaxNameLength)
 	}
 	return nil

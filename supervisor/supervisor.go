@@ -598,7 +598,7 @@ func (s *Supervisor) loadStopped() {
 	defer s.mu.Unlock()
 	for _, entry := range entries {
 		name := entry.Name()
-		if !config.NamePattern.MatchString(name) {
+		if !config.ValidName(name) {
 			continue
 		}
 		s.components[name] = &component{file: filepath.Join(s.cfg.ConfigDir, name+config.Extension), stopped: true}

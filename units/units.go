@@ -35,7 +35,7 @@ func ComponentName(unit string) (string, bool) {
 		return "", false
 	}
 	name, ok = strings.CutSuffix(name, Suffix)
-	if !ok || !config.NamePattern.MatchString(name) {
+	if !ok || !config.ValidName(name) {
 		return "", false
 	}
 	return name, true

@@ -19,6 +19,7 @@ import (
 
 	"github.com/osvm-project/osvm/internal/config"
 	"github.com/osvm-project/osvm/internal/plan"
+	"github.com/osvm-project/osvm/sandbox"
 )
 
 // A component at level "container" runs through three processes, all of
@@ -398,7 +399,7 @@ func containerExec(p *plan.Plan) int {
 	if err := os.Chdir(dir); err != nil {
 		return containerFailed(p, "working directory: %v", err)
 	}
-	if err := confine(p); err != nil {
+	if err := confine(p, sandbox.ReachableControlSockets()); err != nil {
 		fmt.Fprintf(os.Stderr, "osvm-launch: component %s: %v\n", p.Component.Name, err)
 		return exitSandbox
 	}

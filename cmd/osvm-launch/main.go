@@ -32,7 +32,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"runtime"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -80,10 +79,11 @@ func main() {
 	if p.Level == config.IsolationProcess {
 		// Outside a unit nothing hides PID 1's sockets: run again in a
 		// mount namespace of its own, which confine fills in.
-		if os.Getenv(hiddenStage) == "" && len(sandbox.ReachableControlSockets()) > 0 {
+		reachable := sandbox.ReachableControlSockets()
+		if os.Getenv(hiddenStage) == "" && len(reachable) > 0 {
 			os.Exit(runHidden())
 		}
-		if err := confine(p); err != nil {
+		if err := confine(p, reachable); err != nil {
 			fmt.Fprintf(os.Stderr, "osvm-launch: component %s: %v\n", p.Component.Name, err)
 			os.Exit(exitSandbox)
 		}
@@ -91,9 +91,11 @@ func main() {
 	os.Exit(launch(p))
 }
 
-// confine applies the component's sandbox to this process.
-func confine(p *plan.Plan) error {
-	if reachable := sandbox.ReachableControlSockets(); len(reachable) > 0 {
+// confine applies the component's sandbox to this thread, which must then
+// execute the command. reachable lists the control sockets this process
+// can connect to (sandbox.ReachableControlSockets).
+func confine(p *plan.Plan, reachable []string) error {
+	if len(reachable) > 0 {
 		if os.Getenv(hiddenStage) == "" {
 			return fmt.Errorf("%s is reachable, and a component must not reach PID 1's sockets", reachable[0])
 		}
@@ -103,19 +105,21 @@ func confine(p *plan.Plan) error {
 	}
 	os.Unsetenv(hiddenStage)
 
-	startup, err := sandbox.StartupPaths(p.Component.Exec.Command[0])
-	if err != nil {
-		return fmt.Errorf("find what %s needs to start: %w", p.Component.Exec.Command[0], err)
+	// osvmd has found what the command needs to start when it wrote the
+	// plan. Search again only when a file that decided it has changed.
+	startup, ok := sandbox.StartupFromPlan(p.Startup)
+	if !ok {
+		var err error
+		startup, err = sandbox.StartupPaths(p.Component.Exec.Command[0])
+		if err != nil {
+			return fmt.Errorf("find what %s needs to start: %w", p.Component.Exec.Command[0], err)
+		}
 	}
-	policy, err := sandbox.Build(&p.Component.Sandbox, startup)
-	if err != nil {
-		return err
-	}
+	policy := sandbox.LandlockFor(&p.Component.Sandbox, startup)
 
-	// The capability sets are per thread: execve(2) must come from the
-	// thread that changed them. Landlock and seccomp apply to every thread.
-	runtime.LockOSThread()
-	return sandbox.Apply(policy, p.SeccompProgram, p.Component.Sandbox.Capabilities)
+	// Apply confines only this goroutine's thread, and launch executes the
+	// command from the same goroutine.
+	return sandbox.Apply(&policy, p.SeccompProgram, p.Component.Sandbox.Capabilities)
 }
 
 // launch replaces the process with the component's command and returns an

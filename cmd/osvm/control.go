@@ -37,7 +37,7 @@ func runLogs(args []string) error {
 		return err
 	}
 	name := fs.Arg(0)
-	if !config.NamePattern.MatchString(name) {
+	if !config.ValidName(name) {
 		return &usageError{"invalid component name " + strconv.Quote(name)}
 	}
 	journalctl, err := exec.LookPath("journalctl")

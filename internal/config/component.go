@@ -1,7 +1,6 @@
 package config
 
 import (
-	"regexp"
 	"slices"
 	"time"
 )
@@ -78,7 +77,7 @@ const (
 // Component is a validated component file. The zero value of an optional
 // field means "not set": systemd's default applies.
 type Component struct {
-	// Name is the file name without ".toml"; it matches NamePattern.
+	// Name is the file name without ".toml", which ValidName accepts.
 	Name string `json:"name"`
 
 	Description string    `json:"description,omitempty"`
@@ -131,9 +130,25 @@ type Restart struct {
 	Interval time.Duration `json:"interval"`
 }
 
-// NamePattern is the form of a component name, and so of its file name
-// without ".toml". It keeps unit names (osvm-NAME.service) free of escaping.
-var NamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+// ValidName reports whether name has the form of a component name, and so
+// of its file name without ".toml": lowercase ASCII letters, digits and
+// '-', starting with a letter or digit. The form keeps unit names
+// (osvm-NAME.service) free of escaping. ValidName does not check
+// MaxNameLength. It is a loop rather than a regular expression, so that
+// importing this package compiles nothing at initialization: osvm-launch
+// imports it and pays for its initialization at every start.
+func ValidName(name string) bool {
+	if name == "" || name[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // MaxNameLength bounds component names so that unit names stay short.
 const MaxNameLength = 64

@@ -3,10 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/BurntSushi/toml"
 )
@@ -51,21 +49,15 @@ func Errors(err error) []*Error {
 }
 
 // duplicateKey matches the decoder's message for a key defined twice.
-var duplicateKey = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`^Key '([^']*)' has already been defined\.$`)
-})
+var duplicateKey = lazyRegexp(`^Key '([^']*)' has already been defined\.$`)
 
 // typeMismatch matches the decoder's message for a value of the wrong type,
 // which it returns as a plain error rather than a toml.ParseError.
-var typeMismatch = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`^toml: (?:line (\d+) )?\(last key "([^"]*)"\): incompatible types: TOML value has type (\S+); destination has type (.+)$`)
-})
+var typeMismatch = lazyRegexp(`^toml: (?:line (\d+) )?\(last key "([^"]*)"\): incompatible types: TOML value has type (\S+); destination has type (.+)$`)
 
 // tableMismatch matches the decoder's message for a table key given a
 // value of another type, such as [[exec]] for [exec].
-var tableMismatch = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`^toml: (?:line (\d+) )?\(last key "([^"]*)"\): type mismatch for \S+: expected table but found (.+)$`)
-})
+var tableMismatch = lazyRegexp(`^toml: (?:line (\d+) )?\(last key "([^"]*)"\): type mismatch for \S+: expected table but found (.+)$`)
 
 // tomlTypeNames turns the decoder's Go-side type names into TOML's words.
 var tomlTypeNames = map[string]string{

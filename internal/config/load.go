@@ -23,15 +23,15 @@ func IsComponentFile(name string) bool {
 }
 
 // NameFromPath returns the component name of a component file's path: its
-// base name without ".toml". It fails when the name does not match
-// NamePattern.
+// base name without ".toml". It fails when ValidName rejects the name or
+// it is longer than MaxNameLength.
 func NameFromPath(path string) (string, error) {
 	base := filepath.Base(path)
 	name, ok := strings.CutSuffix(base, Extension)
 	if !ok {
 		return "", &Error{File: path, Message: fmt.Sprintf("file name %q does not end in %q", base, Extension)}
 	}
-	if !NamePattern.MatchString(name) || len(name) > MaxNameLength {
+	if !ValidName(name) || len(name) > MaxNameLength {
 		return "", &Error{File: path, Message: fmt.Sprintf(
 			"invalid component name %q: a name has 1-%d characters from a-z, 0-9 and '-', starting with a letter or digit (rename the file)",
 			name, MaxNameLength)}

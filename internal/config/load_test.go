@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -596,6 +597,20 @@ func BenchmarkParse(b *testing.B) {
 	for b.Loop() {
 		if _, err := Parse("/etc/osvm/web.toml", data); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestValidName(t *testing.T) {
+	// The form as a regular expression, which ValidName must agree with.
+	pattern := regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+	for _, name := range []string{
+		"web", "my-app", "a", "0", "9lives", "web-", "a--b",
+		"", "-web", "Web", "my_app", "my.app", "web\n", "wéb", "web app", "-",
+	} {
+		want := pattern.MatchString(name)
+		if got := ValidName(name); got != want {
+			t.Errorf("ValidName(%q) = %v, want %v", name, got, want)
 		}
 	}
 }

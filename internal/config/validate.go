@@ -4,11 +4,9 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode"
 )
@@ -37,23 +35,15 @@ const (
 	maxBurst    = math.MaxUint32
 )
 
-// The package's regular expressions, except the exported NamePattern, are
-// compiled on first use. Compiled at package initialization, they would
-// cost about 120 KB of heap in every program that imports the package,
-// osvm-launch too, which needs none of them.
 var (
 	// environmentName is the POSIX form of an environment variable name.
-	environmentName = sync.OnceValue(func() *regexp.Regexp {
-		return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	})
+	environmentName = lazyRegexp(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 	// userName is a user name as Debian's and Fedora's tools create them
 	// (letters, digits, '_', '-' and '.', at most 32 characters, not
 	// starting with '-' or '.'), or a numeric user ID without leading
 	// zeros, as systemd's User= takes it.
-	userName = sync.OnceValue(func() *regexp.Regexp {
-		return regexp.MustCompile(`^([a-zA-Z_][a-zA-Z0-9_.-]{0,31}|0|[1-9][0-9]{0,9})$`)
-	})
+	userName = lazyRegexp(`^([a-zA-Z_][a-zA-Z0-9_.-]{0,31}|0|[1-9][0-9]{0,9})$`)
 )
 
 // component validates f and converts it into a Component named name.

@@ -72,9 +72,7 @@ func (s *size) UnmarshalTOML(value any) error {
 
 // decimalNumber is the number syntax of sizes: digits with an optional
 // fraction, no exponents, signs, underscores or hex.
-var decimalNumber = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`^[0-9]+(\.[0-9]+)?$`)
-})
+var decimalNumber = lazyRegexp(`^[0-9]+(\.[0-9]+)?$`)
 
 func parseSize(text string) (uint64, error) {
 	trimmed := strings.TrimSpace(text)
@@ -167,4 +165,12 @@ func (m *LandlockMode) UnmarshalText(text []byte) error {
 	}
 	*m = v
 	return nil
+}
+
+// lazyRegexp returns a function that compiles expr on its first call and
+// returns the same *regexp.Regexp on every call. Compiling at package
+// initialization would cost every program that imports this package,
+// osvm-launch among them, although only file loading uses the patterns.
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
 }

@@ -46,6 +46,27 @@ type Plan struct {
 	// BPF for this host, at level "process". It follows from Component, so
 	// Hash leaves it out; osvmd fills it in before it writes the plan.
 	SeccompProgram []byte `json:"seccomp_program,omitempty"`
+
+	// Startup contains the paths the command needs to start under
+	// Landlock at level "process", found by osvmd so that osvm-launch need
+	// not search for them. They follow from Component and the host's
+	// files, so Hash leaves them out. Nil means osvm-launch searches at
+	// start.
+	Startup *Startup `json:"startup,omitempty"`
+}
+
+// Startup is the result of sandbox.StartupPaths for a plan's command and
+// the state of every file it depends on. osvm-launch uses Paths only
+// while every entry of Files is unchanged.
+type Startup struct {
+	// Paths maps each path to the rights a Landlock rule grants on it, in
+	// the form sandbox.Access writes them ("read+exec").
+	Paths map[string]string `json:"paths"`
+
+	// Files maps each file and folder that the search read or looked for
+	// to its state in the form sandbox writes it, which is "" when stat(2)
+	// failed and otherwise lists device, inode, mode, size and times.
+	Files map[string]string `json:"files"`
 }
 
 // New returns the plan for component c, read from the file source, to run
@@ -92,7 +113,7 @@ func ParseFileName(path string) (name, shortHash string, ok bool) {
 		return "", "", false
 	}
 	name, shortHash = base[:i], base[i+1:]
-	if _, err := hex.DecodeString(shortHash); err != nil || !config.NamePattern.MatchString(name) {
+	if _, err := hex.DecodeString(shortHash); err != nil || !config.ValidName(name) {
 		return "", "", false
 	}
 	return name, shortHash, true
@@ -145,22 +166,29 @@ func Write(dir string, p *Plan) (string, error) {
 
 // Read loads the plan at path and checks its version and hash.
 func Read(path string) (*Plan, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read plan: %w", err)
 	}
-	var p Plan
-	decoder := json.NewDecoder(bytes.NewReader(data))
-	decoder.DisallowUnknownFields()
-	if err := decoder.Decode(&p); err != nil {
+
+	// The component and the level stay raw at first, because the hash
+	// covers them as Write encoded them. Checking it on those bytes
+	// spares encoding the plan again at every start of osvm-launch.
+	var file struct {
+		Plan
+		Component json.RawMessage `json:"component"`
+		Level     json.RawMessage `json:"level"`
+	}
+	if err := decodeStrict(data, &file); err != nil {
 		return nil, fmt.Errorf("read plan %s: %w", path, err)
 	}
+	p := file.Plan
 	if p.Version != FormatVersion {
 		return nil, fmt.Errorf("read plan %s: format version %d, this osvm-launch reads version %d (restart the unit so that osvmd writes a current plan)", path, p.Version, FormatVersion)
 	}
-	want, err := p.contentHash()
+	want, err := writtenContentHash(file.Component, file.Level)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read plan %s: %w", path, err)
 	}
 	if p.Hash != want {
 		return nil, fmt.Errorf("read plan %s: %w", path, ErrModified)
@@ -168,7 +196,40 @@ func Read(path string) (*Plan, error) {
 	if _, short, ok := ParseFileName(path); ok && short != p.ShortHash() {
 		return nil, fmt.Errorf("read plan %s: %w", path, ErrModified)
 	}
+	if err := decodeStrict(file.Component, &p.Component); err != nil {
+		return nil, fmt.Errorf("read plan %s: component: %w", path, err)
+	}
+	if err := decodeStrict(file.Level, &p.Level); err != nil {
+		return nil, fmt.Errorf("read plan %s: level: %w", path, err)
+	}
 	return &p, nil
+}
+
+// decodeStrict decodes the JSON value data into v and rejects fields that
+// v does not have.
+func decodeStrict(data []byte, v any) error {
+	decoder := json.NewDecoder(bytes.NewReader(data))
+	decoder.DisallowUnknownFields()
+	return decoder.Decode(v)
+}
+
+// writtenContentHash returns the hash that contentHash returns for a plan,
+// from the JSON of its component and level as Write encoded them.
+// MarshalIndent only adds white space to what Marshal writes, and Compact
+// removes it again. Any other change to those bytes changes the hash.
+func writtenContentHash(component, level []byte) (string, error) {
+	var content bytes.Buffer
+	content.WriteString(`{"component":`)
+	if err := json.Compact(&content, component); err != nil {
+		return "", fmt.Errorf("component: %w", err)
+	}
+	content.WriteString(`,"level":`)
+	if err := json.Compact(&content, level); err != nil {
+		return "", fmt.Errorf("level: %w", err)
+	}
+	content.WriteByte('}')
+	sum := sha256.Sum256(content.Bytes())
+	return hex.EncodeToString(sum[:]), nil
 }
 
 // ErrModified means a plan's contents do not match its hash: the file was

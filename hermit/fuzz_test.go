@@ -3,6 +3,7 @@ package hermit
 import (
 	"bytes"
 	"encoding/binary"
+	"github.com/osvm-project/osvm/internal/fakemem"
 	"testing"
 )
 
@@ -37,7 +38,7 @@ func FuzzInspect(f *testing.F) {
 		if bias+high <= 4<<20 {
 			memSize = alignUp(bias+high, 4096)
 		}
-		mem := newFakeMemory(0, memSize)
+		mem := fakemem.New(0, memSize)
 		if _, err := img.Load(mem, bias); err == nil && bias+high > memSize {
 			t.Fatalf("Load succeeded for an image ending at %#x beyond %#x", bias+high, memSize)
 		}
@@ -125,7 +126,7 @@ func FuzzDecodeHypercall(f *testing.F) {
 		if high {
 			base = 1 << 32
 		}
-		m := &fakeMemory{base: base, data: data}
+		m := fakemem.Wrap(base, data)
 		before := bytes.Clone(data)
 
 		req, err := decodeHypercall(m, port, arg, func() (uint64, error) { return cr3, nil })

@@ -2,68 +2,7 @@ package hermit
 
 import (
 	"encoding/binary"
-	"fmt"
-
-	"github.com/osvm-project/osvm/kvm"
 )
-
-// fakeMemory is guest memory for tests without KVM: size bytes at
-// guest-physical base. Like kvm.Memory, ReadAt and WriteAt copy all of p or
-// nothing, and fail with an error wrapping kvm.ErrOutOfRange.
-type fakeMemory struct {
-	base uint64
-	data []byte
-}
-
-func newFakeMemory(base, size uint64) *fakeMemory {
-	return &fakeMemory{base: base, data: make([]byte, size)}
-}
-
-func (m *fakeMemory) span(p []byte, off int64) ([]byte, error) {
-	n := uint64(len(p))
-	gpa := uint64(off)
-	if off < 0 || gpa < m.base || gpa-m.base > uint64(len(m.data)) || n > uint64(len(m.data))-(gpa-m.base) {
-		return nil, fmt.Errorf("guest-physical range %#x, length %#x is not in guest memory: %w", gpa, n, kvm.ErrOutOfRange)
-	}
-	return m.data[gpa-m.base : gpa-m.base+n], nil
-}
-
-func (m *fakeMemory) ReadAt(p []byte, off int64) (int, error) {
-	s, err := m.span(p, off)
-	if err != nil {
-		return 0, err
-	}
-	return copy(p, s), nil
-}
-
-func (m *fakeMemory) WriteAt(p []byte, off int64) (int, error) {
-	s, err := m.span(p, off)
-	if err != nil {
-		return 0, err
-	}
-	return copy(s, p), nil
-}
-
-// at returns n bytes at gpa, or panics: for checking what tests wrote.
-func (m *fakeMemory) at(gpa, n uint64) []byte {
-	return m.data[gpa-m.base : gpa-m.base+n]
-}
-
-func (m *fakeMemory) put(gpa uint64, b []byte) {
-	copy(m.data[gpa-m.base:], b)
-}
-
-func (m *fakeMemory) putU64(gpa, v uint64) {
-	binary.LittleEndian.PutUint64(m.data[gpa-m.base:], v)
-}
-
-func (m *fakeMemory) u64(gpa uint64) uint64 {
-	return binary.LittleEndian.Uint64(m.data[gpa-m.base:])
-}
-
-func (m *fakeMemory) u32(gpa uint64) uint32 {
-	return binary.LittleEndian.Uint32(m.data[gpa-m.base:])
-}
 
 // elfFile builds ELF64 files for Inspect tests. The program header table
 // has room for maxTestPhdrs entries, and blobs follow it.

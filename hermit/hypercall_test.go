@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"github.com/osvm-project/osvm/internal/fakemem"
 	"strings"
 	"testing"
 )
@@ -39,7 +40,7 @@ func TestDecodeHypercallV1(t *testing.T) {
 		name  string
 		port  uint16
 		arg   uint64
-		setup func(m *fakeMemory)
+		setup func(m *fakemem.Memory)
 		check func(t *testing.T, r request)
 	}{
 		{
@@ -52,7 +53,7 @@ func TestDecodeHypercallV1(t *testing.T) {
 		},
 		{
 			name: "Exit", port: 0x540, arg: paramsAt,
-			setup: func(m *fakeMemory) { m.put(paramsAt, params(4, 0, int32(-3))) },
+			setup: func(m *fakemem.Memory) { m.Put(paramsAt, params(4, 0, int32(-3))) },
 			check: func(t *testing.T, r request) {
 				if r.Call != callExit || r.Code != -3 {
 					t.Errorf("got %v code %d", r.Call, r.Code)
@@ -61,10 +62,10 @@ func TestDecodeHypercallV1(t *testing.T) {
 		},
 		{
 			name: "FileWrite through the page tables", port: 0x400, arg: paramsAt,
-			setup: func(m *fakeMemory) {
-				m.put(paramsAt, params(20, 0, int32(1), 4, uint64(0x5ffc), 12, uint64(8)))
-				m.put(0x7ffc, []byte("abcd"))
-				m.put(0x9000, []byte("efgh"))
+			setup: func(m *fakemem.Memory) {
+				m.Put(paramsAt, params(20, 0, int32(1), 4, uint64(0x5ffc), 12, uint64(8)))
+				m.Put(0x7ffc, []byte("abcd"))
+				m.Put(0x9000, []byte("efgh"))
 			},
 			check: func(t *testing.T, r request) {
 				if r.FD != 1 || string(r.Data) != "abcdefgh" || r.Params != paramsAt {
@@ -74,7 +75,7 @@ func TestDecodeHypercallV1(t *testing.T) {
 		},
 		{
 			name: "FileWrite longer than maxTransfer is shortened", port: 0x400, arg: paramsAt,
-			setup: func(m *fakeMemory) { m.put(paramsAt, params(20, 0, int32(1), 4, uint64(1<<39), 12, uint64(5<<20))) },
+			setup: func(m *fakemem.Memory) { m.Put(paramsAt, params(20, 0, int32(1), 4, uint64(1<<39), 12, uint64(5<<20))) },
 			check: func(t *testing.T, r request) {
 				if len(r.Data) != maxTransfer {
 					t.Errorf("got %d bytes, want %d", len(r.Data), maxTransfer)
@@ -83,7 +84,7 @@ func TestDecodeHypercallV1(t *testing.T) {
 		},
 		{
 			name: "FileRead", port: 0x500, arg: paramsAt,
-			setup: func(m *fakeMemory) { m.put(paramsAt, params(28, 0, int32(3), 4, uint64(0x5ff0), 12, uint64(0x20))) },
+			setup: func(m *fakemem.Memory) { m.Put(paramsAt, params(28, 0, int32(3), 4, uint64(0x5ff0), 12, uint64(0x20))) },
 			check: func(t *testing.T, r request) {
 				want := []physRange{{0x7ff0, 0x10}, {0x9000, 0x10}}
 				if r.FD != 3 || r.Len != 0x20 || len(r.Buf) != 2 || r.Buf[0] != want[0] || r.Buf[1] != want[1] {
@@ -93,9 +94,9 @@ func TestDecodeHypercallV1(t *testing.T) {
 		},
 		{
 			name: "FileOpen", port: 0x440, arg: paramsAt,
-			setup: func(m *fakeMemory) {
-				m.put(paramsAt, params(20, 0, uint64(strAt), 8, int32(0o101), 12, int32(0o644)))
-				m.put(strAt, []byte("/data/out.txt\x00junk"))
+			setup: func(m *fakemem.Memory) {
+				m.Put(paramsAt, params(20, 0, uint64(strAt), 8, int32(0o101), 12, int32(0o644)))
+				m.Put(strAt, []byte("/data/out.txt\x00junk"))
 			},
 			check: func(t *testing.T, r request) {
 				if r.Path != "/data/out.txt" || r.Flags != 0o101 || r.Mode != 0o644 || r.PathTooLong {
@@ -105,9 +106,9 @@ func TestDecodeHypercallV1(t *testing.T) {
 		},
 		{
 			name: "FileOpen with a path of PATH_MAX bytes", port: 0x440, arg: paramsAt,
-			setup: func(m *fakeMemory) {
-				m.put(paramsAt, params(20, 0, uint64(strAt)))
-				m.put(strAt, bytes.Repeat([]byte("a"), maxPath))
+			setup: func(m *fakemem.Memory) {
+				m.Put(paramsAt, params(20, 0, uint64(strAt)))
+				m.Put(strAt, bytes.Repeat([]byte("a"), maxPath))
 			},
 			check: func(t *testing.T, r request) {
 				if !r.PathTooLong {
@@ -117,7 +118,7 @@ func TestDecodeHypercallV1(t *testing.T) {
 		},
 		{
 			name: "FileClose", port: 0x480, arg: paramsAt,
-			setup: func(m *fakeMemory) { m.put(paramsAt, params(8, 0, int32(7))) },
+			setup: func(m *fakemem.Memory) { m.Put(paramsAt, params(8, 0, int32(7))) },
 			check: func(t *testing.T, r request) {
 				if r.Call != callFileClose || r.FD != 7 {
 					t.Errorf("got %v fd %d", r.Call, r.FD)
@@ -126,7 +127,7 @@ func TestDecodeHypercallV1(t *testing.T) {
 		},
 		{
 			name: "FileLseek", port: 0x580, arg: paramsAt,
-			setup: func(m *fakeMemory) { m.put(paramsAt, params(16, 0, int32(4), 4, int64(-6), 12, int32(2))) },
+			setup: func(m *fakemem.Memory) { m.Put(paramsAt, params(16, 0, int32(4), 4, int64(-6), 12, int32(2))) },
 			check: func(t *testing.T, r request) {
 				if r.FD != 4 || r.Offset != -6 || r.Whence != 2 {
 					t.Errorf("got fd %d offset %d whence %d", r.FD, r.Offset, r.Whence)
@@ -135,9 +136,9 @@ func TestDecodeHypercallV1(t *testing.T) {
 		},
 		{
 			name: "FileUnlink", port: 0x840, arg: paramsAt,
-			setup: func(m *fakeMemory) {
-				m.put(paramsAt, params(12, 0, uint64(strAt)))
-				m.put(strAt, []byte("/data/x\x00"))
+			setup: func(m *fakemem.Memory) {
+				m.Put(paramsAt, params(12, 0, uint64(strAt)))
+				m.Put(strAt, []byte("/data/x\x00"))
 			},
 			check: func(t *testing.T, r request) {
 				if r.Path != "/data/x" {
@@ -147,9 +148,9 @@ func TestDecodeHypercallV1(t *testing.T) {
 		},
 		{
 			name: "SerialWriteBuffer", port: 0x880, arg: paramsAt,
-			setup: func(m *fakeMemory) {
-				m.put(paramsAt, params(16, 0, uint64(strAt), 8, uint64(3)))
-				m.put(strAt, []byte("log"))
+			setup: func(m *fakemem.Memory) {
+				m.Put(paramsAt, params(16, 0, uint64(strAt), 8, uint64(3)))
+				m.Put(strAt, []byte("log"))
 			},
 			check: func(t *testing.T, r request) {
 				if string(r.Data) != "log" {
@@ -191,7 +192,7 @@ func TestDecodeHypercallV2(t *testing.T) {
 		name  string
 		port  uint16
 		arg   uint64
-		setup func(m *fakeMemory)
+		setup func(m *fakemem.Memory)
 		check func(t *testing.T, r request)
 	}{
 		{
@@ -212,9 +213,9 @@ func TestDecodeHypercallV2(t *testing.T) {
 		},
 		{
 			name: "SerialWriteBuffer", port: 0x1030, arg: paramsAt,
-			setup: func(m *fakeMemory) {
-				m.put(paramsAt, params(16, 0, uint64(2), 8, uint64(strAt)))
-				m.put(strAt, []byte("ok"))
+			setup: func(m *fakemem.Memory) {
+				m.Put(paramsAt, params(16, 0, uint64(2), 8, uint64(strAt)))
+				m.Put(strAt, []byte("ok"))
 			},
 			check: func(t *testing.T, r request) {
 				if string(r.Data) != "ok" {
@@ -224,9 +225,9 @@ func TestDecodeHypercallV2(t *testing.T) {
 		},
 		{
 			name: "FileWrite", port: 0x1100, arg: paramsAt,
-			setup: func(m *fakeMemory) {
-				m.put(paramsAt, params(32, 0, uint64(5), 16, uint64(bufAt), 24, int32(2)))
-				m.put(bufAt, []byte("hello"))
+			setup: func(m *fakemem.Memory) {
+				m.Put(paramsAt, params(32, 0, uint64(5), 16, uint64(bufAt), 24, int32(2)))
+				m.Put(bufAt, []byte("hello"))
 			},
 			check: func(t *testing.T, r request) {
 				if r.FD != 2 || string(r.Data) != "hello" {
@@ -236,7 +237,7 @@ func TestDecodeHypercallV2(t *testing.T) {
 		},
 		{
 			name: "FileRead", port: 0x1130, arg: paramsAt,
-			setup: func(m *fakeMemory) { m.put(paramsAt, params(32, 0, uint64(100), 16, uint64(bufAt), 24, int32(3))) },
+			setup: func(m *fakemem.Memory) { m.Put(paramsAt, params(32, 0, uint64(100), 16, uint64(bufAt), 24, int32(3))) },
 			check: func(t *testing.T, r request) {
 				if r.FD != 3 || r.Len != 100 || len(r.Buf) != 1 || r.Buf[0] != (physRange{bufAt, 100}) {
 					t.Errorf("got fd %d len %d runs %+v", r.FD, r.Len, r.Buf)
@@ -245,7 +246,7 @@ func TestDecodeHypercallV2(t *testing.T) {
 		},
 		{
 			name: "FileLseek", port: 0x1140, arg: paramsAt,
-			setup: func(m *fakeMemory) { m.put(paramsAt, params(16, 0, int64(9), 8, uint32(1), 12, int32(5))) },
+			setup: func(m *fakemem.Memory) { m.Put(paramsAt, params(16, 0, int64(9), 8, uint32(1), 12, int32(5))) },
 			check: func(t *testing.T, r request) {
 				if r.FD != 5 || r.Offset != 9 || r.Whence != 1 {
 					t.Errorf("got fd %d offset %d whence %d", r.FD, r.Offset, r.Whence)
@@ -254,7 +255,7 @@ func TestDecodeHypercallV2(t *testing.T) {
 		},
 		{
 			name: "Getdents", port: 0x1160, arg: paramsAt,
-			setup: func(m *fakeMemory) { m.put(paramsAt, params(40, 0, int32(6), 8, uint64(bufAt), 16, uint64(256))) },
+			setup: func(m *fakemem.Memory) { m.Put(paramsAt, params(40, 0, int32(6), 8, uint64(bufAt), 16, uint64(256))) },
 			check: func(t *testing.T, r request) {
 				if r.FD != 6 || r.Len != 256 || r.Buf[0] != (physRange{bufAt, 256}) {
 					t.Errorf("got fd %d len %d runs %+v", r.FD, r.Len, r.Buf)
@@ -263,9 +264,9 @@ func TestDecodeHypercallV2(t *testing.T) {
 		},
 		{
 			name: "Mkdir limits the path to len", port: 0x1190, arg: paramsAt,
-			setup: func(m *fakeMemory) {
-				m.put(paramsAt, params(24, 0, uint64(strAt), 8, uint64(3)))
-				m.put(strAt, []byte("/dir\x00"))
+			setup: func(m *fakemem.Memory) {
+				m.Put(paramsAt, params(24, 0, uint64(strAt), 8, uint64(3)))
+				m.Put(strAt, []byte("/dir\x00"))
 			},
 			check: func(t *testing.T, r request) {
 				if !r.PathTooLong || r.Path != "/di" {
@@ -275,9 +276,9 @@ func TestDecodeHypercallV2(t *testing.T) {
 		},
 		{
 			name: "FileStat", port: 0x1170, arg: paramsAt,
-			setup: func(m *fakeMemory) {
-				m.put(paramsAt, params(32, 0, uint64(strAt), 8, uint32(1), 16, uint64(bufAt)))
-				m.put(strAt, []byte("/data\x00"))
+			setup: func(m *fakemem.Memory) {
+				m.Put(paramsAt, params(32, 0, uint64(strAt), 8, uint32(1), 16, uint64(bufAt)))
+				m.Put(strAt, []byte("/data\x00"))
 			},
 			check: func(t *testing.T, r request) {
 				if r.Path != "/data" || r.Kind != 1 || r.Attr != bufAt {
@@ -287,7 +288,7 @@ func TestDecodeHypercallV2(t *testing.T) {
 		},
 		{
 			name: "FileFstat", port: 0x1180, arg: paramsAt,
-			setup: func(m *fakeMemory) { m.put(paramsAt, params(24, 0, int32(3), 8, uint64(bufAt))) },
+			setup: func(m *fakemem.Memory) { m.Put(paramsAt, params(24, 0, int32(3), 8, uint64(bufAt))) },
 			check: func(t *testing.T, r request) {
 				if r.FD != 3 || r.Attr != bufAt {
 					t.Errorf("got fd %d attr %#x", r.FD, r.Attr)
@@ -297,7 +298,7 @@ func TestDecodeHypercallV2(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			mem := newFakeMemory(g, 1<<20)
+			mem := fakemem.New(g, 1<<20)
 			if tt.setup != nil {
 				tt.setup(mem)
 			}
@@ -319,7 +320,7 @@ func TestDecodeHypercallErrors(t *testing.T) {
 		name    string
 		port    uint16
 		arg     uint64
-		setup   func(m *fakeMemory)
+		setup   func(m *fakemem.Memory)
 		wantBad bool
 		want    string
 	}{
@@ -329,26 +330,26 @@ func TestDecodeHypercallErrors(t *testing.T) {
 		{"parameters outside memory", 0x1110, 0xdead_0000_0000, nil, true, "0xdead00000000"},
 		{"parameters past the end", 0x1110, g + 1<<20 - 8, nil, true, "outside guest memory"},
 		{"parameters at a negative offset", 0x1110, 1 << 63, nil, true, "outside guest memory"},
-		{"write buffer outside memory", 0x1100, g, func(m *fakeMemory) {
-			m.put(g, params(32, 0, uint64(16), 16, uint64(0x1000)))
+		{"write buffer outside memory", 0x1100, g, func(m *fakemem.Memory) {
+			m.Put(g, params(32, 0, uint64(16), 16, uint64(0x1000)))
 		}, true, "buffer at guest-physical 0x1000"},
-		{"read buffer wraps", 0x1130, g, func(m *fakeMemory) {
-			m.put(g, params(32, 0, uint64(16), 16, ^uint64(0)-4))
+		{"read buffer wraps", 0x1130, g, func(m *fakemem.Memory) {
+			m.Put(g, params(32, 0, uint64(16), 16, ^uint64(0)-4))
 		}, true, "wraps"},
-		{"path outside memory", 0x1110, g, func(m *fakeMemory) {
-			m.put(g, params(20, 0, uint64(0x5000)))
+		{"path outside memory", 0x1110, g, func(m *fakemem.Memory) {
+			m.Put(g, params(20, 0, uint64(0x5000)))
 		}, true, "path at guest-physical 0x5000"},
-		{"path runs off the end", 0x1110, g, func(m *fakeMemory) {
-			m.put(g, params(20, 0, uint64(g+1<<20-3)))
-			m.put(g+1<<20-3, []byte("abc"))
+		{"path runs off the end", 0x1110, g, func(m *fakemem.Memory) {
+			m.Put(g, params(20, 0, uint64(g+1<<20-3)))
+			m.Put(g+1<<20-3, []byte("abc"))
 		}, true, "runs outside guest memory"},
-		{"stat destination outside memory", 0x1170, g, func(m *fakeMemory) {
-			m.put(g, params(32, 0, uint64(g+0x100), 16, uint64(g+1<<20-8)))
+		{"stat destination outside memory", 0x1170, g, func(m *fakemem.Memory) {
+			m.Put(g, params(32, 0, uint64(g+0x100), 16, uint64(g+1<<20-8)))
 		}, true, "outside guest memory"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			mem := newFakeMemory(g, 1<<20)
+			mem := fakemem.New(g, 1<<20)
 			if tt.setup != nil {
 				tt.setup(mem)
 			}
@@ -369,15 +370,15 @@ func TestDecodeHypercallErrors(t *testing.T) {
 func TestDecodeHypercallV1Errors(t *testing.T) {
 	tests := []struct {
 		name  string
-		setup func(m *fakeMemory)
+		setup func(m *fakemem.Memory)
 		cr3   func() (uint64, error)
 		want  string
 	}{
-		{"unmapped buffer", func(m *fakeMemory) {
-			m.put(0x20000, params(20, 0, int32(1), 4, uint64(0x400000), 12, uint64(4)))
+		{"unmapped buffer", func(m *fakemem.Memory) {
+			m.Put(0x20000, params(20, 0, int32(1), 4, uint64(0x400000), 12, uint64(4)))
 		}, walkCR3, "not mapped"},
-		{"CR3 unreadable", func(m *fakeMemory) {
-			m.put(0x20000, params(20, 0, int32(1), 4, uint64(0x5000), 12, uint64(4)))
+		{"CR3 unreadable", func(m *fakemem.Memory) {
+			m.Put(0x20000, params(20, 0, int32(1), 4, uint64(0x5000), 12, uint64(4)))
 		}, func() (uint64, error) { return 0, errors.New("vCPU gone") }, "read CR3: vCPU gone"},
 	}
 	for _, tt := range tests {

@@ -2,6 +2,7 @@ package hermit
 
 import (
 	"encoding/binary"
+	"github.com/osvm-project/osvm/internal/fakemem"
 	"strings"
 	"testing"
 
@@ -115,10 +116,10 @@ func TestLayoutPageTables(t *testing.T) {
 	if err != nil {
 		t.Fatalf("pageTables: %v", err)
 	}
-	mem := newFakeMemory(0, 1<<20)
-	mem.put(l.PML4, tables)
+	mem := fakemem.New(0, 1<<20)
+	mem.Put(l.PML4, tables)
 
-	if e := mem.u64(l.PML4 + 511*8); e&^0xfff != l.PML4 || e&kvm.PTEPresent == 0 {
+	if e := mem.U64(l.PML4 + 511*8); e&^0xfff != l.PML4 || e&kvm.PTEPresent == 0 {
 		t.Errorf("PML4[511] = %#x, want a present entry pointing to the PML4 at %#x", e, l.PML4)
 	}
 	for _, va := range []uint64{0, 0x40000, 64<<20 - 1, 1<<30 - 1} {

@@ -3,6 +3,7 @@ package hermit
 import (
 	"bytes"
 	"errors"
+	"github.com/osvm-project/osvm/internal/fakemem"
 	"testing"
 
 	"github.com/osvm-project/osvm/kvm"
@@ -14,9 +15,10 @@ func TestLoadPositionIndependent(t *testing.T) {
 		t.Fatal(err)
 	}
 	const bias = 0x40000
-	mem := newFakeMemory(0, 1<<20)
-	for i := range mem.data {
-		mem.data[i] = 0xaa // BSS must be zeroed, not assumed zero
+	mem := fakemem.New(0, 1<<20)
+	all := mem.At(0, 1<<20)
+	for i := range all {
+		all[i] = 0xaa // BSS must be zeroed, not assumed zero
 	}
 
 	loaded, err := img.Load(mem, bias)
@@ -31,26 +33,26 @@ func TestLoadPositionIndependent(t *testing.T) {
 		t.Errorf("Load = %+v, want %+v", loaded, want)
 	}
 
-	if got := mem.at(bias, testRelaVAddr); !bytes.Equal(got, bytes.Repeat([]byte{0x90}, testRelaVAddr)) {
+	if got := mem.At(bias, testRelaVAddr); !bytes.Equal(got, bytes.Repeat([]byte{0x90}, testRelaVAddr)) {
 		t.Errorf("text segment not copied: % x", got[:8])
 	}
-	if got := mem.u64(bias + testDataVAddr); got != bias+0x10 {
+	if got := mem.U64(bias + testDataVAddr); got != bias+0x10 {
 		t.Errorf("relocated word 0 = %#x, want %#x", got, bias+0x10)
 	}
-	if got := mem.u64(bias + testDataVAddr + 8); got != bias+0x2018 {
+	if got := mem.U64(bias + testDataVAddr + 8); got != bias+0x2018 {
 		t.Errorf("relocated word 1 = %#x, want %#x", got, bias+0x2018)
 	}
-	if got := mem.at(bias+testDataVAddr+16, 16); got[0] != 0xd0+16 || got[15] != 0xd0+31 {
+	if got := mem.At(bias+testDataVAddr+16, 16); got[0] != 0xd0+16 || got[15] != 0xd0+31 {
 		t.Errorf("data bytes after the relocations = % x", got)
 	}
-	bss := mem.at(bias+testDataVAddr+testDataFile, testDataMem-testDataFile)
+	bss := mem.At(bias+testDataVAddr+testDataFile, testDataMem-testDataFile)
 	if !bytes.Equal(bss, make([]byte, len(bss))) {
 		t.Errorf("BSS not zeroed")
 	}
-	if got := mem.at(bias+testDataVAddr+testDataMem, 1)[0]; got != 0xaa {
+	if got := mem.At(bias+testDataVAddr+testDataMem, 1)[0]; got != 0xaa {
 		t.Errorf("byte after the image = %#x, want it untouched (0xaa)", got)
 	}
-	if got := mem.at(bias+testTextSize, 1)[0]; got != 0xaa {
+	if got := mem.At(bias+testTextSize, 1)[0]; got != 0xaa {
 		t.Errorf("gap between segments = %#x, want it untouched (0xaa)", got)
 	}
 }
@@ -66,7 +68,7 @@ func TestLoadExec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mem := newFakeMemory(0, 1<<20)
+	mem := fakemem.New(0, 1<<20)
 	if _, err := img.Load(mem, 0x1000); err == nil {
 		t.Errorf("Load of ET_EXEC with a bias succeeded")
 	}
@@ -77,7 +79,7 @@ func TestLoadExec(t *testing.T) {
 	if loaded.Entry != 0x80010 || loaded.Start != 0x80000 || loaded.TLS.VAddr != 0x82010 {
 		t.Errorf("Load = %+v", loaded)
 	}
-	if got := mem.u64(0x82000); got != 0xd7d6d5d4d3d2d1d0 {
+	if got := mem.U64(0x82000); got != 0xd7d6d5d4d3d2d1d0 {
 		t.Errorf("ET_EXEC data word = %#x: relocations must not apply", got)
 	}
 }
@@ -89,13 +91,13 @@ func TestLoadOutsideMemory(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		mem  *fakeMemory
+		mem  *fakemem.Memory
 		bias uint64
 	}{
-		{"text beyond memory", newFakeMemory(0, 0x1000), 0x40000},
-		{"BSS beyond memory", newFakeMemory(0, testDataVAddr+testDataFile+0x100), 0},
-		{"below memory", newFakeMemory(1<<32, 1<<20), 0x40000},
-		{"bias near the top", newFakeMemory(0, 1<<20), ^uint64(0) - 0x1000},
+		{"text beyond memory", fakemem.New(0, 0x1000), 0x40000},
+		{"BSS beyond memory", fakemem.New(0, testDataVAddr+testDataFile+0x100), 0},
+		{"below memory", fakemem.New(1<<32, 1<<20), 0x40000},
+		{"bias near the top", fakemem.New(0, 1<<20), ^uint64(0) - 0x1000},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -197,11 +197,11 @@ func TestCompleteStep(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			mem := walkMemory()
-			mem.putU64(0x4000+8*8, 0xb000|ptePresent)
+			mem.PutU64(0x4000+8*8, 0xb000|ptePresent)
 			for gpa, b := range tt.memory {
-				mem.put(gpa, b)
+				mem.Put(gpa, b)
 			}
-			before := append([]byte(nil), mem.at(0, 8<<20)...)
+			before := append([]byte(nil), mem.At(0, 8<<20)...)
 			c := &completer{mem: mem, stats: new(Stats)}
 			d, err := planData(tt.code)
 			if err != nil {
@@ -232,7 +232,7 @@ func TestCompleteStep(t *testing.T) {
 				if tt.mxcsrAfter != 0 && (exc.mxcsr == nil || *exc.mxcsr != tt.mxcsrAfter) {
 					t.Errorf("MXCSR after the exception = %v, want %#x", exc.mxcsr, tt.mxcsrAfter)
 				}
-				if regs != origRegs || !bytes.Equal(area, origArea) || !bytes.Equal(mem.at(0, 8<<20), before) {
+				if regs != origRegs || !bytes.Equal(area, origArea) || !bytes.Equal(mem.At(0, 8<<20), before) {
 					t.Errorf("a faulting instruction changed registers, SSE state or memory")
 				}
 				return
@@ -247,7 +247,7 @@ func TestCompleteStep(t *testing.T) {
 				t.Errorf("xmm0 = %v, want %v", got, tt.xmm0)
 			}
 			for gpa, want := range tt.written {
-				if got := mem.at(gpa, uint64(len(want))); !bytes.Equal(got, want) {
+				if got := mem.At(gpa, uint64(len(want))); !bytes.Equal(got, want) {
 					t.Errorf("guest-physical %#x = % x, want % x", gpa, got, want)
 				}
 			}

@@ -1,6 +1,7 @@
 package hermit
 
 import (
+	"github.com/osvm-project/osvm/internal/fakemem"
 	"strings"
 	"testing"
 )
@@ -12,19 +13,19 @@ import (
 //	VA 0x200000                a 2 MiB page at 0x600000
 //	VA 0x8000000000 + x        a 1 GiB page at 0 (PML4 entry 1)
 //	PML4 entry 2               points outside guest memory
-func walkMemory() *fakeMemory {
-	mem := newFakeMemory(0, 8<<20)
+func walkMemory() *fakemem.Memory {
+	mem := fakemem.New(0, 8<<20)
 	const p, huge = ptePresent | 2, ptePresent | 2 | pteHuge
-	mem.putU64(0x1000+0*8, 0x2000|p)        // PML4[0] -> PDPT
-	mem.putU64(0x1000+1*8, 0x5000|p)        // PML4[1] -> PDPT with a 1 GiB page
-	mem.putU64(0x1000+2*8, 0x1_0000_0000|p) // PML4[2] -> outside memory
-	mem.putU64(0x2000+0*8, 0x3000|p)        // PDPT[0] -> PD
-	mem.putU64(0x3000+0*8, 0x4000|p)        // PD[0] -> PT
-	mem.putU64(0x3000+1*8, 0x600000|huge)   // PD[1] -> 2 MiB page
-	mem.putU64(0x4000+5*8, 0x7000|p)        // PT[5]
-	mem.putU64(0x4000+6*8, 0x9000|p)        // PT[6]
-	mem.putU64(0x4000+7*8, 0xa000|p)        // PT[7], contiguous with PT[6]
-	mem.putU64(0x5000+0*8, 0x0|huge)        // 1 GiB page at 0
+	mem.PutU64(0x1000+0*8, 0x2000|p)        // PML4[0] -> PDPT
+	mem.PutU64(0x1000+1*8, 0x5000|p)        // PML4[1] -> PDPT with a 1 GiB page
+	mem.PutU64(0x1000+2*8, 0x1_0000_0000|p) // PML4[2] -> outside memory
+	mem.PutU64(0x2000+0*8, 0x3000|p)        // PDPT[0] -> PD
+	mem.PutU64(0x3000+0*8, 0x4000|p)        // PD[0] -> PT
+	mem.PutU64(0x3000+1*8, 0x600000|huge)   // PD[1] -> 2 MiB page
+	mem.PutU64(0x4000+5*8, 0x7000|p)        // PT[5]
+	mem.PutU64(0x4000+6*8, 0x9000|p)        // PT[6]
+	mem.PutU64(0x4000+7*8, 0xa000|p)        // PT[7], contiguous with PT[6]
+	mem.PutU64(0x5000+0*8, 0x0|huge)        // 1 GiB page at 0
 	return mem
 }
 

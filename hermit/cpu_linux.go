@@ -160,13 +160,15 @@ func initFPUControl(v *kvm.VCPU) error {
 	if err != nil {
 		return fmt.Errorf("initialize FPU state: %w", err)
 	}
-	area := xsaveBytes(state)
+	area := state.Bytes()
 	binary.LittleEndian.PutUint16(area[0:], 0x037f)
 	binary.LittleEndian.PutUint32(area[24:], 0x1f80)
 
-	// KVM_SET_XSAVE takes a component only with its XSTATE_BV bit set.
-	bv := binary.LittleEndian.Uint64(area[xsaveHeader:])
-	binary.LittleEndian.PutUint64(area[xsaveHeader:], bv|componentX87|componentSSE)
+	// KVM_SET_XSAVE takes a component only with its XSTATE_BV bit set:
+	// the header's first field, at byte 512; x87 is bit 0, SSE bit 1.
+	const xstateBV, x87AndSSE = 512, 0b11
+	bv := binary.LittleEndian.Uint64(area[xstateBV:])
+	binary.LittleEndian.PutUint64(area[xstateBV:], bv|x87AndSSE)
 	if err := v.SetXSave(state); err != nil {
 		return fmt.Errorf("initialize FPU state: %w", err)
 	}

@@ -98,38 +98,16 @@
 //   - An error on a hypercall's guest addresses (a parameter struct, buffer
 //     or string outside guest memory, or an unmapped buffer) stops the guest
 //     instead of returning EFAULT.
-//   - On PVM hosts, only the SSE to SSE4.2 data instructions of the
-//     allowlist are completed (see below); AVX, x87 and MMX instructions
-//     that the emulator rejects stop the guest with a *VCPUError naming
-//     the instruction and its address, and so do SSE encodings with
-//     redundant prefixes or a 32-bit address. Completion does not set the
-//     accessed and dirty bits of the guest's page tables, does not check
-//     their reserved bits (an entry the CPU would answer with #PF stops
-//     the guest instead), cannot reach MMIO, and does not complete
-//     instructions while RFLAGS.TF is set. The guest's CPUID hides
-//     XSAVEC, XSAVES and XGETBV with ECX = 1, which the monitor does not
-//     complete.
+//   - On PVM hosts, the instructions that KVM's emulator rejects and
+//     package kvm/complete does not complete (AVX, x87 and MMX among
+//     them) stop the guest with a *VCPUError naming the instruction and
+//     its address. The guest's CPUID hides XSAVEC, XSAVES and XGETBV with
+//     ECX = 1, which that package does not complete.
 //
 // On hosts whose KVM emulates guest ring 0 (PVM, CONFIG_KVM_PVM), KVM's
-// instruction emulator rejects XGETBV, XSAVE and XRSTOR and most SSE
-// instructions, which every Hermit kernel uses. The monitor completes them
-// (see completer.complete): it answers XGETBV from the vCPU's extended
-// control registers, performs XSAVE and XRSTOR of the x87, SSE and AVX
-// state in their standard form, and raises #NM for an x87 or SSE
-// instruction while CR0.TS is set, as hardware does. It completes
-// XSAVEOPT as XSAVE, LDMXCSR and STMXCSR, and injects #UD for a LOCK
-// prefix on x87 and SSE instructions and for VEX and EVEX instructions
-// where the CPU would. SSE data
-// instructions (planData decides which) run on the host CPU: a trampoline
-// loads the vCPU's general-purpose registers, flags, XMM registers and
-// MXCSR, calls the instruction re-encoded with its memory operand turned
-// into a RIP-relative reference to a copy of the guest's bytes, and saves
-// the results; the monitor copies a stored operand back through the
-// guest's page tables. Exceptions the CPU would raise (#GP for a
-// misaligned operand, #PF, #XM for an unmasked SIMD exception) are
-// injected instead. The code runs from a memfd mapped read-only and
-// executable, so it needs memfd_create(2) but no writable and executable
-// mapping. An exit completes up to 64 consecutive SSE instructions.
+// instruction emulator rejects XGETBV, XSAVE and most SSE instructions,
+// which every Hermit kernel uses. Run hands those exits to a
+// complete.Completer, which does what the CPU would.
 //
 // NOTE: uhyve's prebuilt Hermit 0.6.9 images (hello_world, hello_c,
 // rusty_demo) were run on a PVM host only, where they boot through

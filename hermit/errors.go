@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/osvm-project/osvm/kvm"
+	"github.com/osvm-project/osvm/kvm/complete"
 )
 
 // errGuestExited is the cancellation cause that stops the other vCPUs once
@@ -50,7 +51,7 @@ func (e *VCPUError) Error() string {
 		b.WriteString(": KVM's instruction emulator rejected ")
 		name := ""
 		if e.Instruction != nil {
-			name = describeInstruction(e.Instruction)
+			name = complete.Describe(e.Instruction)
 		}
 		if name == "" {
 			name = "an instruction"
@@ -60,10 +61,10 @@ func (e *VCPUError) Error() string {
 			fmt.Fprintf(&b, " at RIP %#x", e.Regs.RIP)
 		}
 		if e.Instruction != nil {
-			b.WriteString(" (bytes from RIP: " + hexBytes(e.Instruction) + ")")
+			fmt.Fprintf(&b, " (bytes from RIP: % x)", e.Instruction)
 		}
-		if u, ok := errors.AsType[*uncompletedExit](e.Err); ok {
-			b.WriteString(", which the monitor does not complete: " + u.reason.Error())
+		if u, ok := errors.AsType[*complete.UncompletedError](e.Err); ok {
+			b.WriteString(", which the monitor does not complete: " + u.Reason.Error())
 		}
 	}
 	if e.HaveRegs {

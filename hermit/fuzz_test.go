@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"github.com/osvm-project/osvm/internal/fakemem"
+	"github.com/osvm-project/osvm/kvm/paging"
 	"testing"
 )
 
@@ -88,9 +89,9 @@ const fuzzMemorySize = 1 << 20
 func fuzzPageTables() []byte {
 	mem := make([]byte, 64<<10)
 	le := binary.LittleEndian
-	le.PutUint64(mem[0x1000:], 0x2000|ptePresent)
-	le.PutUint64(mem[0x2000:], 0x3000|ptePresent)
-	le.PutUint64(mem[0x3000:], 0x0|ptePresent|pteHuge)
+	le.PutUint64(mem[0x1000:], 0x2000|paging.Present)
+	le.PutUint64(mem[0x2000:], 0x3000|paging.Present)
+	le.PutUint64(mem[0x3000:], 0x0|paging.Present|paging.Huge)
 	return mem
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/osvm-project/osvm/kvm/paging"
 )
 
 // hypercall identifies a uhyve hypercall, independent of its port.
@@ -149,7 +150,7 @@ type request struct {
 
 	Code   int32  // Exit: the exit status
 	Data   []byte // SerialWrite*, FileWrite: the bytes to write
-	Buf    []physRange
+	Buf    []paging.Run
 	Len    uint64 // FileRead, Getdents: bytes requested, at most maxTransfer
 	FD     int32
 	Path   string // FileOpen, FileUnlink, FileStat, Mkdir
@@ -337,7 +338,7 @@ func (req *request) readPhys(mem GuestMemory, gpa, n uint64) ([]byte, error) {
 
 // physRange checks that n bytes at guest-physical gpa are guest memory and
 // returns them as one run.
-func (req *request) physRange(mem GuestMemory, gpa, n uint64) ([]physRange, error) {
+func (req *request) physRange(mem GuestMemory, gpa, n uint64) ([]paging.Run, error) {
 	if n == 0 {
 		return nil, nil
 	}
@@ -351,12 +352,12 @@ func (req *request) physRange(mem GuestMemory, gpa, n uint64) ([]physRange, erro
 			return nil, badf(req.Call, req.Port, "buffer at guest-physical %#x (%d bytes) is outside guest memory", gpa, n)
 		}
 	}
-	return []physRange{{gpa, n}}, nil
+	return []paging.Run{{Addr: gpa, Len: n}}, nil
 }
 
 // virtRange translates n bytes at guest-virtual gva through the page tables
 // at the vCPU's CR3.
-func (req *request) virtRange(mem GuestMemory, cr3 func() (uint64, error), gva, n uint64) ([]physRange, error) {
+func (req *request) virtRange(mem GuestMemory, cr3 func() (uint64, error), gva, n uint64) ([]paging.Run, error) {
 	if n == 0 {
 		return nil, nil
 	}
@@ -364,7 +365,7 @@ func (req *request) virtRange(mem GuestMemory, cr3 func() (uint64, error), gva, 
 	if err != nil {
 		return nil, fmt.Errorf("%v on port %#x: read CR3: %w", req.Call, req.Port, err)
 	}
-	runs, err := translateRange(mem, root, gva, n)
+	runs, err := paging.Range(mem, root, gva, n)
 	if err != nil {
 		return nil, badf(req.Call, req.Port, "buffer at guest-virtual %#x (%d bytes): %v", gva, n, err)
 	}

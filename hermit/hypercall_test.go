@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"github.com/osvm-project/osvm/internal/fakemem"
+	"github.com/osvm-project/osvm/kvm/paging"
 	"strings"
 	"testing"
 )
@@ -86,7 +87,7 @@ func TestDecodeHypercallV1(t *testing.T) {
 			name: "FileRead", port: 0x500, arg: paramsAt,
 			setup: func(m *fakemem.Memory) { m.Put(paramsAt, params(28, 0, int32(3), 4, uint64(0x5ff0), 12, uint64(0x20))) },
 			check: func(t *testing.T, r request) {
-				want := []physRange{{0x7ff0, 0x10}, {0x9000, 0x10}}
+				want := []paging.Run{{Addr: 0x7ff0, Len: 0x10}, {Addr: 0x9000, Len: 0x10}}
 				if r.FD != 3 || r.Len != 0x20 || len(r.Buf) != 2 || r.Buf[0] != want[0] || r.Buf[1] != want[1] {
 					t.Errorf("got fd %d len %d runs %+v", r.FD, r.Len, r.Buf)
 				}
@@ -169,7 +170,7 @@ func TestDecodeHypercallV1(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			mem := walkMemory()
+			mem := fakemem.WithPageTables()
 			if tt.setup != nil {
 				tt.setup(mem)
 			}
@@ -239,7 +240,7 @@ func TestDecodeHypercallV2(t *testing.T) {
 			name: "FileRead", port: 0x1130, arg: paramsAt,
 			setup: func(m *fakemem.Memory) { m.Put(paramsAt, params(32, 0, uint64(100), 16, uint64(bufAt), 24, int32(3))) },
 			check: func(t *testing.T, r request) {
-				if r.FD != 3 || r.Len != 100 || len(r.Buf) != 1 || r.Buf[0] != (physRange{bufAt, 100}) {
+				if r.FD != 3 || r.Len != 100 || len(r.Buf) != 1 || r.Buf[0] != (paging.Run{Addr: bufAt, Len: 100}) {
 					t.Errorf("got fd %d len %d runs %+v", r.FD, r.Len, r.Buf)
 				}
 			},
@@ -257,7 +258,7 @@ func TestDecodeHypercallV2(t *testing.T) {
 			name: "Getdents", port: 0x1160, arg: paramsAt,
 			setup: func(m *fakemem.Memory) { m.Put(paramsAt, params(40, 0, int32(6), 8, uint64(bufAt), 16, uint64(256))) },
 			check: func(t *testing.T, r request) {
-				if r.FD != 6 || r.Len != 256 || r.Buf[0] != (physRange{bufAt, 256}) {
+				if r.FD != 6 || r.Len != 256 || r.Buf[0] != (paging.Run{Addr: bufAt, Len: 256}) {
 					t.Errorf("got fd %d len %d runs %+v", r.FD, r.Len, r.Buf)
 				}
 			},
@@ -382,7 +383,7 @@ func TestDecodeHypercallV1Errors(t *testing.T) {
 		}, func() (uint64, error) { return 0, errors.New("vCPU gone") }, "read CR3: vCPU gone"},
 	}
 	for _, tt := range tests {
-		mem := walkMemory()
+		mem := fakemem.WithPageTables()
 		tt.setup(mem)
 		_, err := decodeHypercall(mem, 0x400, 0x20000, tt.cr3)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {

@@ -3,6 +3,7 @@ package hermit
 import (
 	"encoding/binary"
 	"github.com/osvm-project/osvm/internal/fakemem"
+	"github.com/osvm-project/osvm/kvm/paging"
 	"strings"
 	"testing"
 
@@ -123,13 +124,13 @@ func TestLayoutPageTables(t *testing.T) {
 		t.Errorf("PML4[511] = %#x, want a present entry pointing to the PML4 at %#x", e, l.PML4)
 	}
 	for _, va := range []uint64{0, 0x40000, 64<<20 - 1, 1<<30 - 1} {
-		pa, _, err := translate(mem, l.PML4, va)
+		pa, _, err := paging.Translate(mem, l.PML4, va)
 		if err != nil || pa != va {
-			t.Errorf("translate(%#x) = %#x, %v; want the identity", va, pa, err)
+			t.Errorf("paging.Translate(%#x) = %#x, %v; want the identity", va, pa, err)
 		}
 	}
-	if _, _, err := translate(mem, l.PML4, 1<<30); err == nil {
-		t.Errorf("translate(1 GiB) succeeded, but the legacy map covers only the first GiB")
+	if _, _, err := paging.Translate(mem, l.PML4, 1<<30); err == nil {
+		t.Errorf("paging.Translate(1 GiB) succeeded, but the legacy map covers only the first GiB")
 	}
 	if got := binary.LittleEndian.Uint64(tables[(l.MapEnd/hugePage-1)%512*8+2*kvm.PageSize:]); got&kvm.PTEHuge == 0 {
 		t.Errorf("last PD entry %#x is not a 2 MiB page", got)

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/osvm-project/osvm/kvm"
+	"github.com/osvm-project/osvm/kvm/complete"
 )
 
 // Config describes the virtual machine Run starts for a kernel.
@@ -227,7 +228,7 @@ type machine struct {
 	interfaceVersion int
 	services         *services
 	stats            *Stats
-	completer        *completer
+	completer        *complete.Completer
 
 	pciAddress atomic.Uint32 // the last value written to port 0xcf8
 	exitCode   atomic.Int32
@@ -283,7 +284,7 @@ func newMachine(img *Image, cfg Config) (m *machine, err error) {
 		return nil, fmt.Errorf("hermit: %w", err)
 	}
 	m.services.mem = m.vm.Memory()
-	m.completer = &completer{mem: m.vm.Memory(), stats: m.stats}
+	m.completer = complete.New(m.vm.Memory(), &m.stats.Completed)
 	if err := m.createDevices(sys, cpus); err != nil {
 		return nil, err
 	}
@@ -408,7 +409,7 @@ func (m *machine) writeBootData(loaded Loaded, cpus int, tscKHz uint32, bootargs
 // close releases the VM and the guest's files.
 func (m *machine) close() {
 	if m.completer != nil {
-		m.completer.close()
+		m.completer.Close()
 	}
 	if m.vm != nil {
 		m.vm.Close()
@@ -457,7 +458,7 @@ func (m *machine) vcpuError(v *kvm.VCPU, err error) *VCPUError {
 	e := &VCPUError{VCPU: v.ID(), Err: err}
 	var exit *kvm.ExitError
 	if errors.As(err, &exit) && exit.Reason == kvm.ExitInternalError && exit.Suberror == kvm.InternalErrorEmulation {
-		e.Instruction = emulationInstruction(exit.Data)
+		e.Instruction = complete.Instruction(exit.Data)
 	}
 	regs, rerr := v.Regs()
 	sregs, serr := v.SRegs()
@@ -505,7 +506,7 @@ func (m *machine) handlers(v *kvm.VCPU) kvm.Handlers {
 		InternalError: func(e *kvm.ExitError) error {
 			m.stats.Exits.Add(1)
 			if e.Suberror == kvm.InternalErrorEmulation {
-				return m.completer.complete(v, e)
+				return m.completer.Complete(v, e)
 			}
 			return e
 		},

@@ -173,7 +173,7 @@ func TestServeFilesV2(t *testing.T) {
 
 func TestServeV1(t *testing.T) {
 	const p, str, out = 0x20000, 0x21000, 0x22000
-	mem := walkMemory()
+	mem := fakemem.WithPageTables()
 	s, stdout, _, console, _ := testServices(t, mem)
 
 	// FileWrite with a guest-virtual buffer across two pages.
@@ -260,7 +260,7 @@ func TestServeV1(t *testing.T) {
 }
 
 func TestServeCmdvalOutsideMemory(t *testing.T) {
-	mem := walkMemory()
+	mem := fakemem.WithPageTables()
 	s, _, _, _, _ := testServices(t, mem)
 	mem.Put(0x20000, params(16, 0, uint64(0x30000), 8, uint64(0x30100)))
 	mem.PutU64(0x30000, 0x7fff_0000) // argv[0] outside memory

@@ -2,6 +2,8 @@
 
 package kvm
 
+import "unsafe"
+
 // Go mirrors of the x86-64 structures in Linux include/uapi/linux/kvm.h and
 // arch/x86/include/uapi/asm/kvm.h. Field order, sizes and padding must match
 // the kernel's exactly, because the ioctls copy these structures byte for
@@ -74,6 +76,12 @@ type FPU struct {
 // (KVM_GET_XSAVE, KVM_SET_XSAVE).
 type XSave struct {
 	Region [1024]uint32
+}
+
+// Bytes returns the XSAVE area as bytes, sharing x's memory, for reading
+// its fields at their byte offsets (Intel SDM volume 1, 13.4).
+func (x *XSave) Bytes() []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(&x.Region[0])), len(x.Region)*4)
 }
 
 // XCR is struct kvm_xcr: one extended control register, such as XCR0.

@@ -81,3 +81,27 @@ func (m *Memory) U64(gpa uint64) uint64 {
 func (m *Memory) U32(gpa uint64) uint32 {
 	return binary.LittleEndian.Uint32(m.data[gpa-m.base:])
 }
+
+// WithPageTables returns 8 MiB of memory at 0 with hand-made x86-64 page
+// tables at 0x1000 (the PML4), every entry present and writable:
+//
+//	VA 0x5000, 0x6000, 0x7000  4 KiB pages at 0x7000, 0x9000 and 0xa000
+//	VA 0x200000                a 2 MiB page at 0x600000
+//	VA 0x8000000000 + x        a 1 GiB page at 0 (PML4 entry 1)
+//	PML4 entry 2               points outside guest memory
+func WithPageTables() *Memory {
+	const present, writable, huge = 1 << 0, 1 << 1, 1 << 7
+	const p, large = present | writable, present | writable | huge
+	mem := New(0, 8<<20)
+	mem.PutU64(0x1000+0*8, 0x2000|p)        // PML4[0] -> PDPT
+	mem.PutU64(0x1000+1*8, 0x5000|p)        // PML4[1] -> PDPT with a 1 GiB page
+	mem.PutU64(0x1000+2*8, 0x1_0000_0000|p) // PML4[2] -> outside memory
+	mem.PutU64(0x2000+0*8, 0x3000|p)        // PDPT[0] -> PD
+	mem.PutU64(0x3000+0*8, 0x4000|p)        // PD[0] -> PT
+	mem.PutU64(0x3000+1*8, 0x600000|large)  // PD[1] -> 2 MiB page
+	mem.PutU64(0x4000+5*8, 0x7000|p)        // PT[5]
+	mem.PutU64(0x4000+6*8, 0x9000|p)        // PT[6]
+	mem.PutU64(0x4000+7*8, 0xa000|p)        // PT[7], contiguous with PT[6]
+	mem.PutU64(0x5000+0*8, 0x0|large)       // 1 GiB page at 0
+	return mem
+}

@@ -1,12 +1,15 @@
-package hermit
+package complete
 
 import (
 	"bytes"
 	"encoding/binary"
+	"github.com/osvm-project/osvm/internal/fakemem"
 	"math"
+	"sync/atomic"
 	"testing"
 
 	"github.com/osvm-project/osvm/kvm"
+	"github.com/osvm-project/osvm/kvm/paging"
 )
 
 // newTestExecutor returns an executor that the test closes.
@@ -126,7 +129,7 @@ func TestNativeExecutor(t *testing.T) {
 	}
 }
 
-// TestCompleteStep runs single instructions through completer.step
+// TestCompleteStep runs single instructions through Completer.step
 // against page tables in fake memory: results, and the exceptions the CPU
 // would raise instead (which must leave the registers and memory alone).
 func TestCompleteStep(t *testing.T) {
@@ -196,13 +199,13 @@ func TestCompleteStep(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			mem := walkMemory()
-			mem.PutU64(0x4000+8*8, 0xb000|ptePresent)
+			mem := fakemem.WithPageTables()
+			mem.PutU64(0x4000+8*8, 0xb000|paging.Present)
 			for gpa, b := range tt.memory {
 				mem.Put(gpa, b)
 			}
 			before := append([]byte(nil), mem.At(0, 8<<20)...)
-			c := &completer{mem: mem, stats: new(Stats)}
+			c := New(mem, new(atomic.Uint64))
 			d, err := planData(tt.code)
 			if err != nil {
 				t.Fatal(err)

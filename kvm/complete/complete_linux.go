@@ -1,15 +1,17 @@
-package hermit
+package complete
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/arch/x86/x86asm"
 	"golang.org/x/sys/cpu"
 
 	"github.com/osvm-project/osvm/kvm"
+	"github.com/osvm-project/osvm/kvm/paging"
 )
 
 // rflagsTF is RFLAGS.TF, single-step.
@@ -20,29 +22,36 @@ const rflagsTF = 1 << 8
 // of SSE moves are common.
 const maxBatch = 64
 
-// completer does, for one machine, what the CPU would for the
-// instructions KVM's emulator rejects.
-type completer struct {
-	mem   GuestMemory
-	stats *Stats
+// Completer does, for one virtual machine, what the CPU would for the
+// instructions KVM's emulator rejects. Its methods may be called from
+// several vCPU threads at once.
+type Completer struct {
+	mem       paging.Memory
+	completed *atomic.Uint64
 
 	nativeOnce sync.Once
 	native     *nativeExecutor
 	nativeErr  error
 }
 
-// uncompletedExit is the error of a rejected instruction the monitor does
-// not complete: the exit, and the reason.
-type uncompletedExit struct {
-	exit   *kvm.ExitError
-	reason error
+// New returns a Completer for the guest memory mem. It adds the number of
+// instructions it completes to completed.
+func New(mem paging.Memory, completed *atomic.Uint64) *Completer {
+	return &Completer{mem: mem, completed: completed}
 }
 
-func (u *uncompletedExit) Error() string { return u.exit.Error() }
-func (u *uncompletedExit) Unwrap() error { return u.exit }
+// UncompletedError is the error of a rejected instruction the monitor does
+// not complete: the exit, and the reason.
+type UncompletedError struct {
+	Exit   *kvm.ExitError
+	Reason error
+}
 
-// close releases the native executor, if one was made.
-func (c *completer) close() error {
+func (u *UncompletedError) Error() string { return u.Exit.Error() }
+func (u *UncompletedError) Unwrap() error { return u.Exit }
+
+// Close releases the memory of the native executor, if one was made.
+func (c *Completer) Close() error {
 	if c.native == nil {
 		return nil
 	}
@@ -50,18 +59,18 @@ func (c *completer) close() error {
 }
 
 // executor returns the native executor, making it on first use.
-func (c *completer) executor() (*nativeExecutor, error) {
+func (c *Completer) executor() (*nativeExecutor, error) {
 	c.nativeOnce.Do(func() { c.native, c.nativeErr = newNativeExecutor() })
 	return c.native, c.nativeErr
 }
 
-// complete handles an emulation failure of vCPU v. It returns nil when
+// Complete handles an emulation failure of vCPU v. It returns nil when
 // the guest may go on: the instruction was completed, or the exception the
 // CPU would raise for it was injected. Otherwise it returns the exit
-// error, wrapped in an *uncompletedExit with the reason when the monitor
+// error, wrapped in an *UncompletedError with the reason when the monitor
 // chose not to complete the instruction.
-func (c *completer) complete(v *kvm.VCPU, exit *kvm.ExitError) error {
-	instruction := emulationInstruction(exit.Data)
+func (c *Completer) Complete(v *kvm.VCPU, exit *kvm.ExitError) error {
+	instruction := Instruction(exit.Data)
 	if instruction == nil {
 		return exit
 	}
@@ -91,12 +100,12 @@ func (c *completer) complete(v *kvm.VCPU, exit *kvm.ExitError) error {
 	return withReason(exit, c.completeData(v, &sregs, instruction))
 }
 
-// withReason wraps exit in an *uncompletedExit when err says why the
+// withReason wraps exit in an *UncompletedError when err says why the
 // monitor did not complete the instruction, and returns other errors as
 // they are.
 func withReason(exit *kvm.ExitError, err error) error {
 	if reason, ok := errors.AsType[*notCompleted](err); ok {
-		return &uncompletedExit{exit: exit, reason: reason}
+		return &UncompletedError{Exit: exit, Reason: reason}
 	}
 	return err
 }
@@ -107,7 +116,7 @@ func withReason(exit *kvm.ExitError, err error) error {
 // the AVX-512 state for EVEX), or after a 66, F2, F3 or REX prefix (Intel
 // SDM volume 2, 2.4.2 and 2.7.2). It reports false for other
 // instructions; the monitor completes no VEX or EVEX instruction itself.
-func (c *completer) vexUndefined(v *kvm.VCPU, sregs *kvm.SRegs, instruction []byte) (bool, error) {
+func (c *Completer) vexUndefined(v *kvm.VCPU, sregs *kvm.SRegs, instruction []byte) (bool, error) {
 	i := 0
 	badPrefix := false
 	for i < len(instruction) {
@@ -210,7 +219,7 @@ func completeXGETBV(v *kvm.VCPU, sregs *kvm.SRegs) error {
 // instruction would fault on the CPU, its exception is injected instead. A
 // later one that would fault ends the batch, so it comes back as the next
 // exit.
-func (c *completer) completeData(v *kvm.VCPU, sregs *kvm.SRegs, first []byte) error {
+func (c *Completer) completeData(v *kvm.VCPU, sregs *kvm.SRegs, first []byte) error {
 	d, err := planData(first)
 	if err != nil {
 		return &notCompleted{err}
@@ -241,7 +250,7 @@ func (c *completer) completeData(v *kvm.VCPU, sregs *kvm.SRegs, first []byte) er
 	if err != nil {
 		return err
 	}
-	area := xsaveBytes(state)
+	area := state.Bytes()
 
 	done := 0
 	for {
@@ -281,7 +290,7 @@ func (c *completer) completeData(v *kvm.VCPU, sregs *kvm.SRegs, first []byte) er
 	if err := v.SetRegs(regs); err != nil {
 		return fmt.Errorf("complete %s: %w", d.Inst.Op, err)
 	}
-	c.stats.Completed.Add(uint64(done))
+	c.completed.Add(uint64(done))
 	return nil
 }
 
@@ -295,7 +304,7 @@ func sseUndefined(sregs *kvm.SRegs) bool {
 // from and to a 32-bit memory operand, against the vCPU's XSAVE state.
 // LDMXCSR of a value with bits outside the MXCSR mask raises #GP(0). It
 // reports false for other instructions.
-func (c *completer) completeMXCSR(v *kvm.VCPU, sregs *kvm.SRegs, instruction []byte) (bool, error) {
+func (c *Completer) completeMXCSR(v *kvm.VCPU, sregs *kvm.SRegs, instruction []byte) (bool, error) {
 	inst, err := x86asm.Decode(instruction, 64)
 	if err != nil || inst.Op != x86asm.LDMXCSR && inst.Op != x86asm.STMXCSR {
 		return false, nil
@@ -317,8 +326,8 @@ func (c *completer) completeMXCSR(v *kvm.VCPU, sregs *kvm.SRegs, instruction []b
 	if !ok {
 		return true, notCompletedf("%s: cannot compute the address of its memory operand", inst.Op)
 	}
-	runs, err := translateRangeFor(c.mem, sregs.CR3, gva, 4, store, store && sregs.CR0&kvm.CR0WP != 0)
-	if f, ok := errors.AsType[*pageFault](err); ok {
+	runs, err := paging.Access(c.mem, sregs.CR3, gva, 4, store, store && sregs.CR0&kvm.CR0WP != 0)
+	if f, ok := errors.AsType[*paging.Fault](err); ok {
 		return true, injectFault(v, sregs, *faultFor(f))
 	}
 	if err != nil {
@@ -328,15 +337,15 @@ func (c *completer) completeMXCSR(v *kvm.VCPU, sregs *kvm.SRegs, instruction []b
 	if err != nil {
 		return true, err
 	}
-	area := xsaveBytes(state)
+	area := state.Bytes()
 
 	if store {
-		if err := writeRuns(c.mem, runs, area[24:28]); err != nil {
+		if err := paging.Write(c.mem, runs, area[24:28]); err != nil {
 			return true, fmt.Errorf("%s at guest-virtual %#x: %w", inst.Op, gva, err)
 		}
 	} else {
 		var value [4]byte
-		if err := readRuns(c.mem, runs, value[:]); err != nil {
+		if err := paging.Read(c.mem, runs, value[:]); err != nil {
 			return true, fmt.Errorf("%s at guest-virtual %#x: %w", inst.Op, gva, err)
 		}
 		mask := binary.LittleEndian.Uint32(area[28:])
@@ -356,7 +365,7 @@ func (c *completer) completeMXCSR(v *kvm.VCPU, sregs *kvm.SRegs, instruction []b
 	if err := v.SetRegs(regs); err != nil {
 		return true, fmt.Errorf("complete %s: %w", inst.Op, err)
 	}
-	c.stats.Completed.Add(1)
+	c.completed.Add(1)
 	return true, nil
 }
 
@@ -385,9 +394,9 @@ const (
 // step runs one instruction d on the host against regs and the XSAVE area
 // area, and advances RIP past it. If the CPU would raise an exception
 // instead, it returns that exception and changes nothing.
-func (c *completer) step(x *nativeExecutor, d *dataInsn, regs *kvm.Regs, sregs *kvm.SRegs, area []byte) (*exception, error) {
+func (c *Completer) step(x *nativeExecutor, d *dataInsn, regs *kvm.Regs, sregs *kvm.SRegs, area []byte) (*exception, error) {
 	var operand []byte
-	var runs []physRange
+	var runs []paging.Run
 	if d.HasMem {
 		if d.Inst.AddrSize != 64 {
 			return nil, notCompletedf("%s uses a %d-bit address", d.Inst.Op, d.Inst.AddrSize)
@@ -402,15 +411,15 @@ func (c *completer) step(x *nativeExecutor, d *dataInsn, regs *kvm.Regs, sregs *
 		// TODO: set the accessed and dirty bits of the page-table entries,
 		// as the CPU does.
 		var err error
-		runs, err = translateRangeFor(c.mem, sregs.CR3, gva, uint64(d.MemBytes), d.Store, d.Store && sregs.CR0&kvm.CR0WP != 0)
-		if f, ok := errors.AsType[*pageFault](err); ok {
+		runs, err = paging.Access(c.mem, sregs.CR3, gva, uint64(d.MemBytes), d.Store, d.Store && sregs.CR0&kvm.CR0WP != 0)
+		if f, ok := errors.AsType[*paging.Fault](err); ok {
 			return faultFor(f), nil
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s at guest-virtual %#x: %w", d.Inst.Op, gva, err)
 		}
 		operand = make([]byte, d.MemBytes)
-		if err := readRuns(c.mem, runs, operand); err != nil {
+		if err := paging.Read(c.mem, runs, operand); err != nil {
 			return nil, fmt.Errorf("%s at guest-virtual %#x: %w (the monitor completes accesses to guest RAM only)", d.Inst.Op, gva, err)
 		}
 	}
@@ -440,7 +449,7 @@ func (c *completer) step(x *nativeExecutor, d *dataInsn, regs *kvm.Regs, sregs *
 	binary.LittleEndian.PutUint32(legacy[24:], mxcsr|detected)
 
 	if d.Store {
-		if err := writeRuns(c.mem, runs, operand); err != nil {
+		if err := paging.Write(c.mem, runs, operand); err != nil {
 			return nil, fmt.Errorf("%s: %w", d.Inst.Op, err)
 		}
 	}
@@ -452,11 +461,11 @@ func (c *completer) step(x *nativeExecutor, d *dataInsn, regs *kvm.Regs, sregs *
 
 // fetch reads the instruction bytes at guest-virtual rip: up to 15, fewer
 // where the next page is not mapped.
-func (c *completer) fetch(sregs *kvm.SRegs, rip uint64) ([]byte, bool) {
+func (c *Completer) fetch(sregs *kvm.SRegs, rip uint64) ([]byte, bool) {
 	var b [15]byte
 	n := 0
 	for n < len(b) {
-		gpa, rest, err := translate(c.mem, sregs.CR3, rip+uint64(n))
+		gpa, rest, err := paging.Translate(c.mem, sregs.CR3, rip+uint64(n))
 		if err != nil {
 			break
 		}
@@ -484,7 +493,7 @@ type exception struct {
 // non-canonical address, #PF with CR2 and the error code otherwise (bit 0
 // set for a protection violation, bit 1 for a write; Intel SDM volume 3A,
 // 4.7).
-func faultFor(f *pageFault) *exception {
+func faultFor(f *paging.Fault) *exception {
 	if f.NonCanonical {
 		return &exception{vector: vectorGP, hasCode: true}
 	}

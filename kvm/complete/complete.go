@@ -1,8 +1,4 @@
-package hermit
-
-// Instructions the monitor completes itself when KVM's instruction
-// emulator rejects them. On hosts whose KVM runs guest ring 0 through that
-// emulator (PVM), every Hermit kernel meets them at boot.
+package complete
 
 // Exception vectors the monitor injects (Intel SDM volume 3, 6.3.1).
 const (

@@ -1,9 +1,7 @@
-package hermit
+package complete
 
 import (
 	"bytes"
-	"errors"
-	"strings"
 	"testing"
 )
 
@@ -36,8 +34,8 @@ func TestDescribeInstruction(t *testing.T) {
 		{nil, ""},
 	}
 	for _, tt := range tests {
-		if got := describeInstruction(tt.bytes); got != tt.want {
-			t.Errorf("describeInstruction(% x) = %q, want %q", tt.bytes, got, tt.want)
+		if got := Describe(tt.bytes); got != tt.want {
+			t.Errorf("Describe(% x) = %q, want %q", tt.bytes, got, tt.want)
 		}
 	}
 }
@@ -46,34 +44,15 @@ func TestEmulationInstruction(t *testing.T) {
 	// Data words of a real failure on xgetbv: flags, then the length byte
 	// and 15 instruction bytes.
 	data := []uint64{0x1, 0x20e2c148d0010f0f, 0x48ccccccc3d00948, 0x1000}
-	got := emulationInstruction(data)
+	got := Instruction(data)
 	want := []byte{0x0f, 0x01, 0xd0, 0x48, 0xc1, 0xe2, 0x20, 0x48, 0x09, 0xd0, 0xc3, 0xcc, 0xcc, 0xcc, 0x48}
 	if !bytes.Equal(got, want) {
-		t.Errorf("emulationInstruction = % x, want % x", got, want)
+		t.Errorf("Instruction = % x, want % x", got, want)
 	}
-	if got := emulationInstruction([]uint64{0, 1, 2}); got != nil {
+	if got := Instruction([]uint64{0, 1, 2}); got != nil {
 		t.Errorf("without the instruction-bytes flag: % x, want nil", got)
 	}
-	if got := emulationInstruction([]uint64{1}); got != nil {
+	if got := Instruction([]uint64{1}); got != nil {
 		t.Errorf("with too few words: % x, want nil", got)
-	}
-}
-
-func TestVCPUErrorMessage(t *testing.T) {
-	cause := errors.New("vCPU 1: handler for OUT to port 0x440: bad")
-	e := &VCPUError{VCPU: 1, Err: cause, HaveRegs: true, Regs: Registers{RIP: 0x40123, RSP: 0x38000, CR3: 0x10000}}
-	msg := e.Error()
-	for _, want := range []string{"hermit: vCPU 1: handler", "rip 0000000000040123", "rsp 0000000000038000", "cr3 0000000000010000"} {
-		if !strings.Contains(msg, want) {
-			t.Errorf("message %q lacks %q", msg, want)
-		}
-	}
-	if !errors.Is(e, cause) {
-		t.Errorf("VCPUError does not unwrap to its cause")
-	}
-
-	e = &VCPUError{VCPU: 0, Err: cause, Instruction: []byte{0x0f, 0x01, 0xd0}, HaveRegs: true, Regs: Registers{RIP: 0xc5172}}
-	if msg := e.Error(); !strings.Contains(msg, "rejected xgetbv at RIP 0xc5172 (bytes from RIP: 0f 01 d0)") {
-		t.Errorf("message %q does not name the instruction and its address", msg)
 	}
 }

@@ -1,4 +1,4 @@
-package hermit
+package complete
 
 import "encoding/binary"
 

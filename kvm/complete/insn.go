@@ -1,4 +1,4 @@
-package hermit
+package complete
 
 import (
 	"encoding/binary"
@@ -14,10 +14,10 @@ import (
 // instruction bytes.
 const emulationFlagInstructionBytes = 1
 
-// emulationInstruction returns the bytes of the instruction that KVM's
+// Instruction returns the bytes of the instruction that KVM's
 // emulator rejected, from the data words of a KVM_EXIT_INTERNAL_ERROR with
 // suberror KVM_INTERNAL_ERROR_EMULATION, or nil if KVM did not include them.
-func emulationInstruction(data []uint64) []byte {
+func Instruction(data []uint64) []byte {
 	if len(data) < 3 || data[0]&emulationFlagInstructionBytes == 0 {
 		return nil
 	}
@@ -68,11 +68,11 @@ var groupMnemonics = map[byte][2][8]string{
 	},
 }
 
-// describeInstruction returns the mnemonic of the x86-64 instruction at
+// Describe returns the mnemonic of the x86-64 instruction at
 // the start of b, or "" if it does not recognize it: x86asm's name where
 // it decodes b, else a best-effort name from the legacy and REX prefixes
 // and the 0F two-byte map.
-func describeInstruction(b []byte) string {
+func Describe(b []byte) string {
 	if inst, err := x86asm.Decode(b, 64); err == nil && inst.Op != 0 {
 		name := strings.ToLower(inst.Op.String())
 		name, _, _ = strings.Cut(name, "_") // MOVSD_XMM and CMPSD_XMM

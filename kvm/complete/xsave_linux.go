@@ -1,14 +1,14 @@
-package hermit
+package complete
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"unsafe"
 
 	"golang.org/x/arch/x86/x86asm"
 
 	"github.com/osvm-project/osvm/kvm"
+	"github.com/osvm-project/osvm/kvm/paging"
 )
 
 // XSAVE and XRSTOR in their standard (uncompacted) form, which KVM's
@@ -61,7 +61,7 @@ const xsaveHeaderSize = 64
 // form that KVM's emulator rejected, for the x87, SSE and AVX components,
 // and injects the exceptions the CPU would raise instead (Intel SDM volume
 // 2, XSAVE and XRSTOR). It reports false for anything else.
-func (c *completer) completeXSave(v *kvm.VCPU, sregs *kvm.SRegs, instruction []byte) (bool, error) {
+func (c *Completer) completeXSave(v *kvm.VCPU, sregs *kvm.SRegs, instruction []byte) (bool, error) {
 	inst, err := x86asm.Decode(instruction, 64)
 	if err != nil {
 		return false, nil
@@ -111,15 +111,15 @@ func (c *completer) completeXSave(v *kvm.VCPU, sregs *kvm.SRegs, instruction []b
 	if rfbm&componentAVX != 0 {
 		size = xsaveAreaSize
 	}
-	runs, err := translateRangeFor(c.mem, sregs.CR3, gva, size, store, store && sregs.CR0&kvm.CR0WP != 0)
-	if f, ok := errors.AsType[*pageFault](err); ok {
+	runs, err := paging.Access(c.mem, sregs.CR3, gva, size, store, store && sregs.CR0&kvm.CR0WP != 0)
+	if f, ok := errors.AsType[*paging.Fault](err); ok {
 		return true, injectFault(v, sregs, *faultFor(f))
 	}
 	if err != nil {
 		return true, fmt.Errorf("%s at guest-virtual %#x: %w", inst.Op, gva, err)
 	}
 	guest := make([]byte, size)
-	if err := readRuns(c.mem, runs, guest); err != nil {
+	if err := paging.Read(c.mem, runs, guest); err != nil {
 		return true, fmt.Errorf("%s at guest-virtual %#x: %w", inst.Op, gva, err)
 	}
 
@@ -127,10 +127,10 @@ func (c *completer) completeXSave(v *kvm.VCPU, sregs *kvm.SRegs, instruction []b
 	if err != nil {
 		return true, err
 	}
-	area := xsaveBytes(state)
+	area := state.Bytes()
 	if store {
 		xsaveStore(guest, area, rfbm)
-		if err := writeRuns(c.mem, runs, guest); err != nil {
+		if err := paging.Write(c.mem, runs, guest); err != nil {
 			return true, fmt.Errorf("%s at guest-virtual %#x: %w", inst.Op, gva, err)
 		}
 	} else {
@@ -147,7 +147,7 @@ func (c *completer) completeXSave(v *kvm.VCPU, sregs *kvm.SRegs, instruction []b
 	if err := v.SetRegs(regs); err != nil {
 		return true, fmt.Errorf("complete %s: %w", inst.Op, err)
 	}
-	c.stats.Completed.Add(1)
+	c.completed.Add(1)
 	return true, nil
 }
 
@@ -250,11 +250,6 @@ func xrstorLoad(area, guest []byte, rfbm uint64) {
 	binary.LittleEndian.PutUint64(area[xsaveHeader:], header&^rfbm|present&rfbm)
 }
 
-// xsaveBytes returns the vCPU's XSAVE area as bytes, sharing its memory.
-func xsaveBytes(state *kvm.XSave) []byte {
-	return unsafe.Slice((*byte)(unsafe.Pointer(&state.Region[0])), len(state.Region)*4)
-}
-
 // effectiveAddress computes the guest-virtual address of a memory operand
 // from the vCPU's registers: segment base (FS and GS only, the others are
 // 0 in long mode), base, index times scale, displacement. RIP-relative
@@ -292,28 +287,4 @@ func effectiveAddress(m x86asm.Mem, length int, regs *kvm.Regs, sregs *kvm.SRegs
 		address += sregs.GS.Base
 	}
 	return address, true
-}
-
-// readRuns reads guest-physical runs into buf, in order.
-func readRuns(mem GuestMemory, runs []physRange, buf []byte) error {
-	off := uint64(0)
-	for _, r := range runs {
-		if _, err := mem.ReadAt(buf[off:off+r.Len], int64(r.Addr)); err != nil {
-			return err
-		}
-		off += r.Len
-	}
-	return nil
-}
-
-// writeRuns writes buf to guest-physical runs, in order.
-func writeRuns(mem GuestMemory, runs []physRange, buf []byte) error {
-	off := uint64(0)
-	for _, r := range runs {
-		if _, err := mem.WriteAt(buf[off:off+r.Len], int64(r.Addr)); err != nil {
-			return err
-		}
-		off += r.Len
-	}
-	return nil
 }

@@ -150,12 +150,3 @@ func isLegacyPrefix(c byte) bool {
 	}
 	return false
 }
-
-// hexBytes formats b as "0f 01 d0".
-func hexBytes(b []byte) string {
-	parts := make([]string, len(b))
-	for i, c := range b {
-		parts[i] = fmt.Sprintf("%02x", c)
-	}
-	return strings.Join(parts, " ")
-}

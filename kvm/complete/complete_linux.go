@@ -326,9 +326,9 @@ func (c *Completer) completeMXCSR(v *kvm.VCPU, sregs *kvm.SRegs, instruction []b
 	if !ok {
 		return true, notCompletedf("%s: cannot compute the address of its memory operand", inst.Op)
 	}
-	runs, err := paging.Access(c.mem, sregs.CR3, gva, 4, store, store && sregs.CR0&kvm.CR0WP != 0)
-	if f, ok := errors.AsType[*paging.Fault](err); ok {
-		return true, injectFault(v, sregs, *faultFor(f))
+	runs, fault, err := c.access(sregs, gva, 4, store)
+	if fault != nil {
+		return true, injectFault(v, sregs, *fault)
 	}
 	if err != nil {
 		return true, fmt.Errorf("%s at guest-virtual %#x: %w", inst.Op, gva, err)
@@ -360,13 +360,31 @@ func (c *Completer) completeMXCSR(v *kvm.VCPU, sregs *kvm.SRegs, instruction []b
 			return true, fmt.Errorf("complete LDMXCSR: %w", err)
 		}
 	}
+	return true, c.retire(v, regs, &inst)
+}
 
+// access translates the n bytes at guest-virtual gva that an instruction
+// reads, or writes if store is set. A page walk the CPU would answer with
+// an exception returns that exception.
+func (c *Completer) access(sregs *kvm.SRegs, gva, n uint64, store bool) ([]paging.Run, *exception, error) {
+	// TODO: set the accessed and dirty bits of the page-table entries, as
+	// the CPU does.
+	runs, err := paging.Access(c.mem, sregs.CR3, gva, n, store, store && sregs.CR0&kvm.CR0WP != 0)
+	if f, ok := errors.AsType[*paging.Fault](err); ok {
+		return nil, faultFor(f), nil
+	}
+	return runs, nil, err
+}
+
+// retire moves the vCPU's RIP past inst, as the CPU does when an
+// instruction completes, and counts it.
+func (c *Completer) retire(v *kvm.VCPU, regs kvm.Regs, inst *x86asm.Inst) error {
 	regs.RIP += uint64(inst.Len)
 	if err := v.SetRegs(regs); err != nil {
-		return true, fmt.Errorf("complete %s: %w", inst.Op, err)
+		return fmt.Errorf("complete %s: %w", inst.Op, err)
 	}
 	c.completed.Add(1)
-	return true, nil
+	return nil
 }
 
 // hostHas reports whether the host CPU has extension e.
@@ -408,12 +426,11 @@ func (c *Completer) step(x *nativeExecutor, d *dataInsn, regs *kvm.Regs, sregs *
 		if d.Aligned && gva%16 != 0 {
 			return &exception{vector: vectorGP, hasCode: true}, nil
 		}
-		// TODO: set the accessed and dirty bits of the page-table entries,
-		// as the CPU does.
+		var fault *exception
 		var err error
-		runs, err = paging.Access(c.mem, sregs.CR3, gva, uint64(d.MemBytes), d.Store, d.Store && sregs.CR0&kvm.CR0WP != 0)
-		if f, ok := errors.AsType[*paging.Fault](err); ok {
-			return faultFor(f), nil
+		runs, fault, err = c.access(sregs, gva, uint64(d.MemBytes), d.Store)
+		if fault != nil {
+			return fault, nil
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s at guest-virtual %#x: %w", d.Inst.Op, gva, err)

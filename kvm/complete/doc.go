@@ -6,7 +6,7 @@
 // XGETBV, the XSAVE family and most SSE instructions. On VMX and SVM
 // hosts the exits never happen and nothing here runs.
 //
-// A Completer answers XGETBV from the vCPU's extended control registers;
+// A Completer reads XGETBV's result from the vCPU's extended control registers;
 // performs XSAVE, XSAVEOPT (as XSAVE) and XRSTOR of the x87, SSE and AVX
 // state in their standard form, LDMXCSR and STMXCSR; raises #NM for an
 // x87, SSE or AVX instruction while CR0.TS is set; and injects #UD where

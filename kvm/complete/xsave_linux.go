@@ -2,7 +2,6 @@ package complete
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 
 	"golang.org/x/arch/x86/x86asm"
@@ -111,9 +110,9 @@ func (c *Completer) completeXSave(v *kvm.VCPU, sregs *kvm.SRegs, instruction []b
 	if rfbm&componentAVX != 0 {
 		size = xsaveAreaSize
 	}
-	runs, err := paging.Access(c.mem, sregs.CR3, gva, size, store, store && sregs.CR0&kvm.CR0WP != 0)
-	if f, ok := errors.AsType[*paging.Fault](err); ok {
-		return true, injectFault(v, sregs, *faultFor(f))
+	runs, fault, err := c.access(sregs, gva, size, store)
+	if fault != nil {
+		return true, injectFault(v, sregs, *fault)
 	}
 	if err != nil {
 		return true, fmt.Errorf("%s at guest-virtual %#x: %w", inst.Op, gva, err)
@@ -142,13 +141,7 @@ func (c *Completer) completeXSave(v *kvm.VCPU, sregs *kvm.SRegs, instruction []b
 			return true, fmt.Errorf("complete XRSTOR: %w", err)
 		}
 	}
-
-	regs.RIP += uint64(inst.Len)
-	if err := v.SetRegs(regs); err != nil {
-		return true, fmt.Errorf("complete %s: %w", inst.Op, err)
-	}
-	c.completed.Add(1)
-	return true, nil
+	return true, c.retire(v, regs, &inst)
 }
 
 // validXRSTOR reports whether XRSTOR of the standard-form area guest, with

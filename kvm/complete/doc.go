@@ -6,11 +6,12 @@
 // XGETBV, the XSAVE family and most SSE instructions. On VMX and SVM
 // hosts the exits never happen and nothing here runs.
 //
-// A Completer reads XGETBV's result from the vCPU's extended control registers;
-// performs XSAVE, XSAVEOPT (as XSAVE) and XRSTOR of the x87, SSE and AVX
-// state in their standard form, LDMXCSR and STMXCSR; raises #NM for an
-// x87, SSE or AVX instruction while CR0.TS is set; and injects #UD where
-// the CPU would for a LOCK prefix or a VEX or EVEX instruction.
+// A Completer takes XGETBV's result from the vCPU's extended control
+// registers. It performs XSAVE, XSAVEOPT (as XSAVE) and XRSTOR of the x87,
+// SSE and AVX state in their standard form, and LDMXCSR and STMXCSR. It
+// raises #NM for an x87, SSE or AVX instruction while CR0.TS is set, and
+// injects #UD where the CPU would for a LOCK prefix or a VEX or EVEX
+// instruction.
 //
 // SSE data instructions (SSE to SSE4.2 moves, arithmetic, logic,
 // compares, shuffles and conversions; planData decides which) run on the

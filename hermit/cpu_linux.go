@@ -15,10 +15,8 @@ const (
 	cpuid1ECXHypervisor  = 1 << 31
 	cpuid1EDXMSR         = 1 << 5
 
-	// Leaf 0xD, subleaf 1, EAX: the XSAVE extensions.
-	cpuidDXSAVEC  = 1 << 1
-	cpuidDXGETBV1 = 1 << 2
-	cpuidDXSAVES  = 1 << 3
+	// Leaf 0xD, subleaf 1, EAX bit 3: XSAVES and XRSTORS.
+	cpuidDXSAVES = 1 << 3
 
 	leafHypervisorBase = 0x4000_0000
 	// leafTiming is the VMware timing leaf: EAX the TSC frequency in kHz,
@@ -63,10 +61,9 @@ func guestCPUID(supported []kvm.CPUIDEntry, id int, tscKHz uint32) []kvm.CPUIDEn
 			e.EAX = 0
 		case 0xd:
 			if e.Index == 1 {
-				// Keep XSAVEOPT, which the monitor completes as XSAVE
-				// where KVM's emulator rejects it; hide XSAVEC,
-				// XGETBV with ECX = 1 and XSAVES, which it does not.
-				e.EAX &^= cpuidDXSAVEC | cpuidDXGETBV1 | cpuidDXSAVES
+				// Hide XSAVES, which package kvm/complete does not
+				// complete where KVM's emulator rejects it.
+				e.EAX &^= cpuidDXSAVES
 			}
 		case 0xb, 0x1f:
 			e.EDX = uint32(id)

@@ -101,8 +101,9 @@
 //   - On PVM hosts, the instructions that KVM's emulator rejects and
 //     package kvm/complete does not complete (AVX, x87 and MMX among
 //     them) stop the guest with a *VCPUError naming the instruction and
-//     its address. The guest's CPUID hides XSAVEC, XSAVES and XGETBV with
-//     ECX = 1, which that package does not complete.
+//     its address. The guest's CPUID hides XSAVES, which that package does
+//     not complete. (On the PVM host this was tested on, the guest saw the
+//     host's leaf 0xD subleaf 1 whatever KVM_SET_CPUID2 set.)
 //
 // On hosts whose KVM emulates guest ring 0 (PVM, CONFIG_KVM_PVM), KVM's
 // instruction emulator rejects XGETBV, XSAVE and most SSE instructions,

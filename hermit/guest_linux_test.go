@@ -542,6 +542,26 @@ func TestRunGuestXSAVEAndXRSTOR(t *testing.T) {
 	}
 }
 
+func TestRunGuestXSAVEC(t *testing.T) {
+	testenv.MustHaveKVM(t)
+	r := runGuest(t, context.Background(), buildGuest(t, guestVariant{Interface: 1}), 1, "mode=xsavec")
+	if r.err != nil || r.code != 0 {
+		t.Fatalf("Run = %d, %v; want exit 0 after XSAVEC and XRSTOR\n%s", r.code, r.err, r)
+	}
+	out := r.console + r.stdout
+	if strings.Contains(out, "xsavec not offered") {
+		t.Skip("skipping: the guest's CPUID does not offer XSAVEC and XGETBV with ECX = 1 on this host")
+	}
+	for _, want := range []string{"xcomp_bv=9223372036854775811", "compacted xrstor loaded mxcsr=40832"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("guest output lacks %q:\n%s", want, r)
+		}
+	}
+	if !strings.Contains(out, "xinuse=") || strings.Contains(out, "xinuse=0\n") {
+		t.Errorf("XGETBV with ECX = 1 gave no in-use bitmap:\n%s", r)
+	}
+}
+
 // TestRunGuestSSE runs the test kernel's SSE modes. On PVM hosts every SSE
 // instruction in them reaches the monitor, which must complete it or
 // inject the exception the CPU would raise; on VMX and SVM hosts the CPU

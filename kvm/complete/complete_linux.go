@@ -181,7 +181,8 @@ func notCompletedf(format string, args ...any) error {
 }
 
 // completeXGETBV reads the extended control register that ECX names into
-// EDX:EAX from the vCPU's XCRs.
+// EDX:EAX from the vCPU's XCRs, and for ECX = 1 the in-use bitmap, which
+// it takes to be XCR0.
 func completeXGETBV(v *kvm.VCPU, sregs *kvm.SRegs) error {
 	if sregs.CR4&kvm.CR4OSXSAVE == 0 {
 		return inject(v, exception{vector: vectorUD})
@@ -196,7 +197,13 @@ func completeXGETBV(v *kvm.VCPU, sregs *kvm.SRegs) error {
 	}
 	index := uint32(regs.RCX)
 	for _, xcr := range xcrs {
-		if xcr.XCR != index {
+		switch {
+		case index == 1 && xcr.XCR == 0:
+			// XGETBV with ECX = 1 reads XINUSE, the components not in
+			// their initial state. KVM does not report it; XCR0 is a
+			// superset, and a component reported in use when it is
+			// not only makes software save it.
+		case xcr.XCR != index:
 			continue
 		}
 		// XGETBV writes EDX:EAX, which clears the upper halves of RDX

@@ -7,8 +7,9 @@
 // hosts the exits never happen and nothing here runs.
 //
 // A Completer takes XGETBV's result from the vCPU's extended control
-// registers. It performs XSAVE, XSAVEOPT (as XSAVE) and XRSTOR of the x87,
-// SSE and AVX state in their standard form, and LDMXCSR and STMXCSR. It
+// registers (for ECX = 1, the in-use bitmap, it reports XCR0). It performs
+// XSAVE, XSAVEOPT (as XSAVE), XSAVEC and XRSTOR of the x87, SSE and AVX
+// state in the standard and compacted forms, and LDMXCSR and STMXCSR. It
 // raises #NM for an x87, SSE or AVX instruction while CR0.TS is set, and
 // injects #UD where the CPU would for a LOCK prefix or a VEX or EVEX
 // instruction.
@@ -41,6 +42,7 @@
 //     answer with #PF stops the guest instead) and does not set accessed
 //     and dirty bits.
 //   - Nothing is completed while RFLAGS.TF is set.
-//   - XSAVEC, XSAVES and XGETBV with ECX = 1 are not completed; a monitor
-//     should hide them in the guest's CPUID.
+//   - XSAVES and XRSTORS are not completed; a monitor should hide them in
+//     the guest's CPUID. XGETBV with ECX = 1 is answered even where the
+//     guest's CPUID does not offer it, where the CPU would raise #GP.
 package complete

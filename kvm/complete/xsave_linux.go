@@ -36,20 +36,23 @@ var legacyRanges = map[uint64][][2]int{
 	componentSSE: {{24, 32}, {160, 416}},
 }
 
-// xsaveForm reports whether inst is a form of XSAVE (store) or XRSTOR
-// that the monitor completes. XSAVEOPT may skip components in their
+// xsaveForm reports whether op is a form of XSAVE (store) or XRSTOR that
+// the monitor completes, and whether it stores in the compacted form
+// (XSAVEC). XSAVEOPT may skip components in their
 // initial state but need not (Intel SDM volume 1, 13.9), so a full XSAVE
 // is a valid XSAVEOPT. The 64-bit forms differ in the layout of the x87
 // instruction and data pointers only, which KVM keeps in the 64-bit
 // layout.
-func xsaveForm(op x86asm.Op) (store, ok bool) {
+func xsaveForm(op x86asm.Op) (store, compacted, ok bool) {
 	switch op {
 	case x86asm.XSAVE, x86asm.XSAVE64, x86asm.XSAVEOPT, x86asm.XSAVEOPT64:
-		return true, true
+		return true, false, true
+	case x86asm.XSAVEC, x86asm.XSAVEC64:
+		return true, true, true
 	case x86asm.XRSTOR, x86asm.XRSTOR64:
-		return false, true
+		return false, false, true
 	}
-	return false, false
+	return false, false, false
 }
 
 // xsaveHeaderSize is the size of the XSAVE header: XSTATE_BV, XCOMP_BV and
@@ -65,7 +68,7 @@ func (c *Completer) completeXSave(v *kvm.VCPU, sregs *kvm.SRegs, instruction []b
 	if err != nil {
 		return false, nil
 	}
-	store, ok := xsaveForm(inst.Op)
+	store, compacted, ok := xsaveForm(inst.Op)
 	if !ok {
 		return false, nil
 	}
@@ -104,22 +107,28 @@ func (c *Completer) completeXSave(v *kvm.VCPU, sregs *kvm.SRegs, instruction []b
 	if gva%64 != 0 {
 		return true, inject(v, exception{vector: vectorGP, hasCode: true})
 	}
-	// The instruction accesses the legacy region, the header, and the AVX
-	// component if requested.
-	size := uint64(xsaveLegacySize + xsaveHeaderSize)
-	if rfbm&componentAVX != 0 {
-		size = xsaveAreaSize
+	// The instruction accesses the legacy region and the header, then the
+	// AVX component if it is requested and, for XRSTOR of a compacted
+	// area, in the area. With x87, SSE and AVX only, the compacted layout
+	// puts AVX where the standard one does (Intel SDM volume 1, 13.4.3).
+	read := func(size uint64) ([]paging.Run, []byte, *exception, error) {
+		runs, fault, err := c.access(sregs, gva, size, store)
+		if fault != nil || err != nil {
+			return nil, nil, fault, err
+		}
+		guest := make([]byte, size)
+		return runs, guest, nil, paging.Read(c.mem, runs, guest)
 	}
-	runs, fault, err := c.access(sregs, gva, size, store)
+	runs, guest, fault, err := read(xsaveLegacySize + xsaveHeaderSize)
+	if err == nil && fault == nil && rfbm&componentAVX != 0 &&
+		(store || !compactedArea(guest) || binary.LittleEndian.Uint64(guest[xsaveHeader+8:])&componentAVX != 0) {
+		runs, guest, fault, err = read(xsaveAreaSize)
+	}
 	if fault != nil {
 		return true, injectFault(v, sregs, *fault)
 	}
 	if err != nil {
-		return true, fmt.Errorf("%s at guest-virtual %#x: %w", inst.Op, gva, err)
-	}
-	guest := make([]byte, size)
-	if err := paging.Read(c.mem, runs, guest); err != nil {
-		return true, fmt.Errorf("%s at guest-virtual %#x: %w", inst.Op, gva, err)
+		return true, fmt.Errorf("%s at guest-virtual %#x: %w (the monitor completes accesses to guest RAM only)", inst.Op, gva, err)
 	}
 
 	state, err := v.XSave()
@@ -129,12 +138,22 @@ func (c *Completer) completeXSave(v *kvm.VCPU, sregs *kvm.SRegs, instruction []b
 	area := state.Bytes()
 	if store {
 		xsaveStore(guest, area, rfbm)
+		if compacted {
+			// XSAVEC writes XSTATE_BV with the saved components only,
+			// and XCOMP_BV with bit 63 and the requested ones.
+			inUse := binary.LittleEndian.Uint64(area[xsaveHeader:])
+			binary.LittleEndian.PutUint64(guest[xsaveHeader:], inUse&rfbm)
+			binary.LittleEndian.PutUint64(guest[xsaveHeader+8:], 1<<63|rfbm)
+		}
 		if err := paging.Write(c.mem, runs, guest); err != nil {
 			return true, fmt.Errorf("%s at guest-virtual %#x: %w", inst.Op, gva, err)
 		}
 	} else {
 		if !validXRSTOR(guest, area, xcr0, rfbm) {
 			return true, inject(v, exception{vector: vectorGP, hasCode: true})
+		}
+		if components := binary.LittleEndian.Uint64(guest[xsaveHeader+8:]) &^ (1 << 63); components&^(componentX87|componentSSE|componentAVX) != 0 {
+			return true, notCompletedf("%s of a compacted area with state components %#x: the monitor handles x87, SSE and AVX only", inst.Op, components)
 		}
 		xrstorLoad(area, guest, rfbm)
 		if err := v.SetXSave(state); err != nil {
@@ -144,22 +163,30 @@ func (c *Completer) completeXSave(v *kvm.VCPU, sregs *kvm.SRegs, instruction []b
 	return true, c.retire(v, regs, &inst)
 }
 
-// validXRSTOR reports whether XRSTOR of the standard-form area guest, with
-// requested-feature bitmap rfbm, runs without #GP: XCOMP_BV and the
-// header's reserved bytes are zero, XSTATE_BV sets no bit outside XCR0,
-// and MXCSR, when loaded, sets no bit outside the vCPU's MXCSR_MASK (from
-// its own XSAVE area, vcpu).
+// validXRSTOR reports whether XRSTOR of the area guest, with
+// requested-feature bitmap rfbm, runs without #GP (Intel SDM volume 1,
+// 13.8): the header's reserved bytes are zero; in the standard form
+// XCOMP_BV is zero and XSTATE_BV sets no bit outside XCR0; in the
+// compacted form (bit 63 of XCOMP_BV) XCOMP_BV sets no other bit outside
+// XCR0 and XSTATE_BV none outside XCOMP_BV; and MXCSR, when loaded, sets
+// no bit outside the vCPU's MXCSR_MASK (from its own XSAVE area, vcpu).
 func validXRSTOR(guest, vcpu []byte, xcr0, rfbm uint64) bool {
 	header := guest[xsaveHeader : xsaveHeader+xsaveHeaderSize]
-	for _, b := range header[8:] {
+	for _, b := range header[16:] {
 		if b != 0 {
 			return false
 		}
 	}
-	if binary.LittleEndian.Uint64(header)&^xcr0 != 0 {
+	xstateBV := binary.LittleEndian.Uint64(header)
+	xcompBV := binary.LittleEndian.Uint64(header[8:])
+	if compactedArea(guest) {
+		if xcompBV&^(1<<63)&^xcr0 != 0 || xstateBV&^xcompBV != 0 {
+			return false
+		}
+	} else if xcompBV != 0 || xstateBV&^xcr0 != 0 {
 		return false
 	}
-	if rfbm&(componentSSE|componentAVX) != 0 {
+	if loadsMXCSR(guest, rfbm) {
 		mask := binary.LittleEndian.Uint32(vcpu[28:])
 		if mask == 0 {
 			mask = defaultMXCSRMask
@@ -169,6 +196,23 @@ func validXRSTOR(guest, vcpu []byte, xcr0, rfbm uint64) bool {
 		}
 	}
 	return true
+}
+
+// compactedArea reports whether the XSAVE area guest is in the compacted
+// form: bit 63 of XCOMP_BV.
+func compactedArea(guest []byte) bool {
+	return binary.LittleEndian.Uint64(guest[xsaveHeader+8:])&(1<<63) != 0
+}
+
+// loadsMXCSR reports whether XRSTOR of guest with requested-feature bitmap
+// rfbm loads MXCSR from memory: when SSE or AVX is requested, except that
+// a compacted area without SSE state (XSTATE_BV bit 1 clear) puts MXCSR in
+// its initial state (Intel SDM volume 1, 13.8.2).
+func loadsMXCSR(guest []byte, rfbm uint64) bool {
+	if rfbm&(componentSSE|componentAVX) == 0 {
+		return false
+	}
+	return !compactedArea(guest) || binary.LittleEndian.Uint64(guest[xsaveHeader:])&componentSSE != 0
 }
 
 // defaultMXCSRMask is the MXCSR mask of processors whose FXSAVE area
@@ -228,9 +272,11 @@ func xrstorLoad(area, guest []byte, rfbm uint64) {
 			binary.LittleEndian.PutUint16(area[0:], 0x037f) // FCW's initial value
 		}
 	}
-	// MXCSR is loaded whenever SSE or AVX is requested (SDM 13.8.1).
-	if rfbm&(componentSSE|componentAVX) != 0 {
+	switch {
+	case loadsMXCSR(guest, rfbm):
 		copy(area[24:28], guest[24:28])
+	case rfbm&(componentSSE|componentAVX) != 0:
+		binary.LittleEndian.PutUint32(area[24:], 0x1f80) // MXCSR's initial value
 	}
 	if rfbm&componentAVX != 0 {
 		if present&componentAVX != 0 {

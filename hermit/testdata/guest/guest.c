@@ -20,11 +20,13 @@
  * (files outside the mount), triple (a triple fault), spin (an endless
  * loop), badport (an OUT to a port that is no hypercall) and halt (halting
  * forever with interrupts off, which takes no host CPU, for tests that run
- * many guests at once). Two modes check instructions that KVM's emulator
+ * many guests at once). Four modes check instructions that KVM's emulator
  * rejects on PVM hosts: xgetbv (reads XCR0 and exits 0 when it has x87
  * state) and nm (an SSE instruction while CR0.TS is set, which must raise
- * #NM; with no IDT that ends in a triple fault), and xsave (XSAVE, then
- * XRSTOR of a changed MXCSR and XSAVE again, exits 0 when both agree).
+ * #NM; with no IDT that ends in a triple fault), xsave (XSAVE, then
+ * XRSTOR of a changed MXCSR and XSAVE again, exits 0 when both agree) and
+ * xsavec (XGETBV with ECX = 1, XSAVEC and XRSTOR of the compacted area,
+ * exits 0 when MXCSR was loaded).
  * Mode sse checks SSE arithmetic, compares, conversions and moves with
  * memory operands and exits with the code of exit=N (default 0). The
  * other sse-* modes must raise an exception, and the exit code is then 100
@@ -967,6 +969,49 @@ static void hostile(void)
 			fail(75, "XRSTOR did not load MXCSR");
 		put("xrstor loaded mxcsr=");
 		put_u64(*(u32 *)(second + 24));
+		out(1);
+		sys_exit(0);
+	}
+	if (seq(mode, "xsavec")) {
+		/* XGETBV with ECX = 1, then XSAVEC, XRSTOR of the compacted
+		 * area with a changed MXCSR, and XSAVE: exits 0 when MXCSR was
+		 * loaded. */
+		u32 a, b, c, d;
+		cpuid(0xd, &a, &b, &c, &d);
+		u32 ext;
+		__asm__ volatile("cpuid" : "=a"(ext), "=b"(b), "=c"(c), "=d"(d) : "a"(0xd), "c"(1));
+		if ((ext & 6) != 6) {
+			put("xsavec not offered");
+			out(1);
+			sys_exit(0);
+		}
+		static u8 area[1024] __attribute__((aligned(64)));
+		static u8 check[1024] __attribute__((aligned(64)));
+		u64 cr4;
+		__asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
+		cr4 |= 1ull << 18; /* OSXSAVE */
+		__asm__ volatile("mov %0, %%cr4" : : "r"(cr4));
+		__asm__ volatile("xsetbv" : : "c"(0), "a"(3), "d"(0));
+		u32 lo, hi;
+		__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(1));
+		put("xinuse=");
+		put_u64(((u64)hi << 32) | lo);
+		out(1);
+		__asm__ volatile("xsavec (%0)" : : "r"(area), "a"(3), "d"(0) : "memory");
+		u64 xcomp = *(u64 *)(area + 520);
+		put("xcomp_bv=");
+		put_u64(xcomp);
+		out(1);
+		if (xcomp != ((1ull << 63) | 3))
+			fail(74, "XSAVEC wrote an unexpected XCOMP_BV");
+		*(u32 *)(area + 24) = 0x9f80; /* set MXCSR.FZ */
+		*(u64 *)(area + 512) |= 2;    /* XSTATE_BV: SSE present */
+		__asm__ volatile("xrstor (%0)" : : "r"(area), "a"(3), "d"(0) : "memory");
+		__asm__ volatile("xsave (%0)" : : "r"(check), "a"(3), "d"(0) : "memory");
+		if (*(u32 *)(check + 24) != 0x9f80)
+			fail(73, "XRSTOR of the compacted area did not load MXCSR");
+		put("compacted xrstor loaded mxcsr=");
+		put_u64(*(u32 *)(check + 24));
 		out(1);
 		sys_exit(0);
 	}

@@ -18,13 +18,25 @@ func isXGETBV(instruction []byte) bool {
 	return len(instruction) >= len(xgetbvBytes) && string(instruction[:len(xgetbvBytes)]) == string(xgetbvBytes)
 }
 
-// usesFPU reports whether an instruction is an x87, MMX, SSE or AVX
-// instruction: the kind that raises #NM while CR0.TS is set. It looks at
-// the opcode after the legacy and REX prefixes: the x87 escape bytes
-// D8-DF, the VEX prefixes C4 and C5, the EVEX prefix 62 (which is not
-// BOUND in 64-bit mode), and the two-byte opcodes whose map entries are
-// MMX or SSE instructions.
-func usesFPU(instruction []byte) bool {
+// fpuClass is the kind of x87, MMX, SSE, AVX or XSAVE instruction an
+// instruction is, which decides the exceptions it raises before it runs.
+type fpuClass uint8
+
+const (
+	fpuNone  fpuClass = iota // not one of them
+	fpuX87                   // D8-DF: #NM while CR0.EM or CR0.TS is set
+	fpuSSE                   // 0F map MMX and SSE: #UD while CR0.EM is set or CR4.OSFXSR clear
+	fpuVEX                   // VEX and EVEX: #UD per vexUndefined
+	fpuXSave                 // XSAVE family: #UD while CR4.OSXSAVE is clear
+)
+
+// fpuKind classifies an instruction by its opcode after the legacy and REX
+// prefixes: the x87 escape bytes D8-DF, the VEX prefixes C4 and C5, the
+// EVEX prefix 62 (which is not BOUND in 64-bit mode), the two-byte opcodes
+// whose map entries are MMX or SSE instructions, and the XSAVE family in
+// groups 0F AE and 0F C7. Every class but fpuNone raises #NM while CR0.TS
+// is set.
+func fpuKind(instruction []byte) fpuClass {
 	i := 0
 	has66 := false
 	for i < len(instruction) {
@@ -38,30 +50,42 @@ func usesFPU(instruction []byte) bool {
 		break
 	}
 	if i >= len(instruction) {
-		return false
+		return fpuNone
 	}
 	switch op := instruction[i]; {
-	case op >= 0xd8 && op <= 0xdf, op == 0xc4, op == 0xc5, op == 0x62:
-		return true
+	case op >= 0xd8 && op <= 0xdf:
+		return fpuX87
+	case op == 0xc4, op == 0xc5, op == 0x62:
+		return fpuVEX
 	case op != 0x0f || i+1 >= len(instruction):
-		return false
+		return fpuNone
 	}
 	second := instruction[i+1]
 	switch {
 	case second >= 0x10 && second <= 0x17, second >= 0x28 && second <= 0x2f,
 		second >= 0x50 && second <= 0x7f, second == 0x38, second == 0x3a,
 		second == 0xc2, second >= 0xc4 && second <= 0xc6, second >= 0xd0:
-		return true
-	case second == 0xae:
-		// FXSAVE, FXRSTOR, LDMXCSR, STMXCSR, XSAVE, XRSTOR and XSAVEOPT
-		// by their ModRM reg field 0 to 6 with a memory operand; with 66,
-		// field 6 is CLWB, and the register forms are fences and others.
+		return fpuSSE
+	case second == 0xae || second == 0xc7:
+		// With a memory operand, by the ModRM reg field: 0F AE /0 to /3
+		// are FXSAVE, FXRSTOR, LDMXCSR and STMXCSR, /4 to /6 XSAVE,
+		// XRSTOR and XSAVEOPT (CLWB with 66); 0F C7 /3 to /5 are
+		// XRSTORS, XSAVEC and XSAVES. The register forms are fences,
+		// RDRAND and others.
 		if i+2 >= len(instruction) {
-			return false
+			return fpuNone
 		}
 		modrm := instruction[i+2]
 		reg := (modrm >> 3) & 7
-		return modrm>>6 != 3 && (reg <= 5 || reg == 6 && !has66)
+		switch {
+		case modrm>>6 == 3:
+			return fpuNone
+		case second == 0xae && reg <= 3:
+			return fpuSSE
+		case second == 0xae && (reg <= 5 || reg == 6 && !has66),
+			second == 0xc7 && reg >= 3 && reg <= 5:
+			return fpuXSave
+		}
 	}
-	return false
+	return fpuNone
 }

@@ -17,6 +17,18 @@ import (
 // rflagsTF is RFLAGS.TF, single-step.
 const rflagsTF = 1 << 8
 
+// cr4LA57 is CR4.LA57, 5-level paging.
+const cr4LA57 = 1 << 12
+
+// markSSEInUse sets the SSE bit of XSTATE_BV in the vCPU's XSAVE area
+// after the monitor changed XMM registers or MXCSR there: KVM_SET_XSAVE
+// takes the legacy region's SSE state only with that bit set, and would
+// otherwise drop the change without an error.
+func markSSEInUse(area []byte) {
+	bv := binary.LittleEndian.Uint64(area[xsaveHeader:])
+	binary.LittleEndian.PutUint64(area[xsaveHeader:], bv|componentSSE)
+}
+
 // maxBatch is the maximum number of consecutive SSE instructions one exit
 // completes. An exit costs far more than an instruction, and copy loops
 // of SSE moves are common.
@@ -50,12 +62,16 @@ type UncompletedError struct {
 func (u *UncompletedError) Error() string { return u.Exit.Error() }
 func (u *UncompletedError) Unwrap() error { return u.Exit }
 
-// Close releases the memory of the native executor, if one was made.
+// Close releases the memory of the native executor, if one was made. Call
+// it once every vCPU has stopped; later calls do nothing.
 func (c *Completer) Close() error {
+	c.nativeOnce.Do(func() { c.nativeErr = errors.New("the completer is closed") })
 	if c.native == nil {
 		return nil
 	}
-	return c.native.close()
+	err := c.native.close()
+	c.native = nil
+	return err
 }
 
 // executor returns the native executor, making it on first use.
@@ -78,12 +94,38 @@ func (c *Completer) Complete(v *kvm.VCPU, exit *kvm.ExitError) error {
 	if err != nil {
 		return err
 	}
-
+	regs, err := v.Regs()
+	if err != nil {
+		return err
+	}
+	// Decoding assumes 64-bit mode, the page walk 4-level paging and
+	// supervisor accesses, and nothing here raises the single-step trap.
 	switch {
-	case usesFPU(instruction) && lockPrefixed(instruction):
+	case sregs.CS.L != 1 || sregs.CS.Selector&3 != 0:
+		return withReason(exit, notCompletedf("the vCPU is not in 64-bit ring 0"))
+	case sregs.CR4&cr4LA57 != 0:
+		return withReason(exit, notCompletedf("the guest uses 5-level paging (CR4.LA57)"))
+	case regs.RFLAGS&rflagsTF != 0:
+		return withReason(exit, notCompletedf("RFLAGS.TF is set, and the monitor does not raise the single-step trap"))
+	}
+
+	// #UD takes priority over #NM (Intel SDM volume 2, the exception
+	// tables of SSE, VEX and XSAVE instructions).
+	kind := fpuKind(instruction)
+	switch {
+	case kind != fpuNone && lockPrefixed(instruction):
 		// LOCK is valid on read-modify-write integer instructions only.
 		return inject(v, exception{vector: vectorUD})
-	case sregs.CR0&kvm.CR0TS != 0 && usesFPU(instruction):
+	case kind == fpuSSE && sseUndefined(&sregs),
+		kind == fpuXSave && sregs.CR4&kvm.CR4OSXSAVE == 0:
+		return inject(v, exception{vector: vectorUD})
+	case kind == fpuVEX:
+		if handled, err := c.vexUndefined(v, &sregs, instruction); handled {
+			return withReason(exit, err)
+		}
+	}
+	switch {
+	case kind != fpuNone && sregs.CR0&kvm.CR0TS != 0:
 		return inject(v, exception{vector: vectorNM})
 	case isXGETBV(instruction):
 		return completeXGETBV(v, &sregs)
@@ -92,9 +134,6 @@ func (c *Completer) Complete(v *kvm.VCPU, exit *kvm.ExitError) error {
 		return withReason(exit, err)
 	}
 	if handled, err := c.completeMXCSR(v, &sregs, instruction); handled {
-		return withReason(exit, err)
-	}
-	if handled, err := c.vexUndefined(v, &sregs, instruction); handled {
 		return withReason(exit, err)
 	}
 	return withReason(exit, c.completeData(v, &sregs, instruction))
@@ -232,8 +271,6 @@ func (c *Completer) completeData(v *kvm.VCPU, sregs *kvm.SRegs, first []byte) er
 		return &notCompleted{err}
 	}
 	switch {
-	case sregs.CS.L != 1 || sregs.CS.DPL != 0:
-		return notCompletedf("the vCPU is not in 64-bit ring 0")
 	case sseUndefined(sregs):
 		return inject(v, exception{vector: vectorUD})
 	case !hostHas(d.Ext):
@@ -243,15 +280,12 @@ func (c *Completer) completeData(v *kvm.VCPU, sregs *kvm.SRegs, first []byte) er
 	}
 	x, err := c.executor()
 	if err != nil {
-		return notCompletedf("%v", err)
+		return &notCompleted{err}
 	}
 
 	regs, err := v.Regs()
 	if err != nil {
 		return err
-	}
-	if regs.RFLAGS&rflagsTF != 0 {
-		return notCompletedf("RFLAGS.TF is set, and the monitor does not raise the single-step trap")
 	}
 	state, err := v.XSave()
 	if err != nil {
@@ -260,6 +294,7 @@ func (c *Completer) completeData(v *kvm.VCPU, sregs *kvm.SRegs, first []byte) er
 	area := state.Bytes()
 
 	done := 0
+	op := d.Inst.Op // the last instruction completed, for errors
 	for {
 		fault, err := c.step(x, &d, &regs, sregs, area)
 		if done > 0 && (err != nil || fault != nil) {
@@ -272,12 +307,14 @@ func (c *Completer) completeData(v *kvm.VCPU, sregs *kvm.SRegs, first []byte) er
 		if fault != nil {
 			if fault.mxcsr != nil {
 				binary.LittleEndian.PutUint32(area[24:], *fault.mxcsr)
+				markSSEInUse(area)
 				if err := v.SetXSave(state); err != nil {
 					return fmt.Errorf("complete %s: %w", d.Inst.Op, err)
 				}
 			}
 			return injectFault(v, sregs, *fault)
 		}
+		op = d.Inst.Op
 		done++
 		if done == maxBatch {
 			break
@@ -291,11 +328,12 @@ func (c *Completer) completeData(v *kvm.VCPU, sregs *kvm.SRegs, first []byte) er
 		}
 	}
 
+	markSSEInUse(area)
 	if err := v.SetXSave(state); err != nil {
-		return fmt.Errorf("complete %s: %w", d.Inst.Op, err)
+		return fmt.Errorf("complete %s: %w", op, err)
 	}
 	if err := v.SetRegs(regs); err != nil {
-		return fmt.Errorf("complete %s: %w", d.Inst.Op, err)
+		return fmt.Errorf("complete %s: %w", op, err)
 	}
 	c.completed.Add(uint64(done))
 	return nil
@@ -363,6 +401,7 @@ func (c *Completer) completeMXCSR(v *kvm.VCPU, sregs *kvm.SRegs, instruction []b
 			return true, inject(v, exception{vector: vectorGP, hasCode: true})
 		}
 		copy(area[24:28], value[:])
+		markSSEInUse(area)
 		if err := v.SetXSave(state); err != nil {
 			return true, fmt.Errorf("complete LDMXCSR: %w", err)
 		}
@@ -462,8 +501,14 @@ func (c *Completer) step(x *nativeExecutor, d *dataInsn, regs *kvm.Regs, sregs *
 	detected := binary.LittleEndian.Uint32(legacy[24:]) & mxcsrFlags
 	if unmasked := detected &^ (mxcsr >> 7); unmasked != 0 {
 		// The CPU sets the flags and raises #XM, or #UD when the OS has
-		// not set CR4.OSXMMEXCPT, before writing any result (SDM volume
-		// 1, 11.5.2).
+		// not set CR4.OSXMMEXCPT, before writing any result. An unmasked
+		// pre-computation exception (invalid operation, denormal
+		// operand, divide by zero) stops it before it looks for the
+		// post-computation ones (SDM volume 1, 11.5.1 and 11.5.2).
+		const preComputation = 0b111
+		if unmasked&preComputation != 0 {
+			detected &= preComputation
+		}
 		updated := mxcsr | detected
 		if sregs.CR4&kvm.CR4OSXMMEXCPT == 0 {
 			return &exception{vector: vectorUD, mxcsr: &updated}, nil

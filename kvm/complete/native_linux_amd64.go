@@ -89,8 +89,14 @@ func (x *nativeExecutor) mapRegions() error {
 	return nil
 }
 
-// close unmaps both regions and closes the memfd.
+// close unmaps both regions and closes the memfd. It takes the lock, so
+// that no vCPU is inside the trampoline, and does nothing a second time.
 func (x *nativeExecutor) close() error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.memfd < 0 {
+		return nil
+	}
 	var errs []error
 	if x.code != nil {
 		if err := unix.MunmapPtr(x.code, nativeCodeSize+nativeDataSize); err != nil {
@@ -101,6 +107,7 @@ func (x *nativeExecutor) close() error {
 	if err := unix.Close(x.memfd); err != nil {
 		errs = append(errs, fmt.Errorf("close the SSE completion memfd: %w", err))
 	}
+	x.memfd = -1
 	return errors.Join(errs...)
 }
 
@@ -164,6 +171,9 @@ func (x *nativeExecutor) run(d *dataInsn, regs *kvm.Regs, legacy, operand []byte
 	binary.LittleEndian.PutUint64(in[xsaveHeader:], xsaveSSEOnly)
 	out := x.data[dataGuestOut : dataGuestOut+xsaveAVXOffset]
 	clear(out)
+	// XSAVE writes only XSTATE_BV of the host area's header; XRSTOR
+	// raises #GP unless the rest is zero.
+	clear(x.data[dataHostArea+xsaveHeader+8 : dataHostArea+xsaveHeader+xsaveHeaderSize])
 
 	mem := x.data[dataMemory : dataMemory+16]
 	clear(mem)

@@ -33,8 +33,12 @@ const (
 // owns: x87 control, status and registers; SSE's MXCSR and XMM registers.
 var legacyRanges = map[uint64][][2]int{
 	componentX87: {{0, 24}, {32, 160}},
-	componentSSE: {{24, 32}, {160, 416}},
+	componentSSE: {{160, 416}},
 }
+
+// mxcsrRange holds MXCSR and MXCSR_MASK, which XSAVE stores when SSE or
+// AVX is requested (Intel SDM volume 1, 13.7).
+var mxcsrRange = [2]int{24, 32}
 
 // xsaveForm reports whether op is a form of XSAVE (store) or XRSTOR that
 // the monitor completes, and whether it stores in the compacted form
@@ -156,6 +160,10 @@ func (c *Completer) completeXSave(v *kvm.VCPU, sregs *kvm.SRegs, instruction []b
 			return true, notCompletedf("%s of a compacted area with state components %#x: the monitor handles x87, SSE and AVX only", inst.Op, components)
 		}
 		xrstorLoad(area, guest, rfbm)
+		if rfbm&(componentSSE|componentAVX) != 0 {
+			// MXCSR was loaded even if SSE is in its initial state.
+			markSSEInUse(area)
+		}
 		if err := v.SetXSave(state); err != nil {
 			return true, fmt.Errorf("complete XRSTOR: %w", err)
 		}
@@ -243,6 +251,9 @@ func xsaveStore(guest, area []byte, rfbm uint64) {
 		for _, r := range ranges {
 			copy(guest[r[0]:r[1]], area[r[0]:r[1]])
 		}
+	}
+	if rfbm&(componentSSE|componentAVX) != 0 {
+		copy(guest[mxcsrRange[0]:mxcsrRange[1]], area[mxcsrRange[0]:mxcsrRange[1]])
 	}
 	if rfbm&componentAVX != 0 {
 		copy(guest[xsaveAVXOffset:xsaveAreaSize], area[xsaveAVXOffset:xsaveAreaSize])

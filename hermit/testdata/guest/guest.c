@@ -735,6 +735,18 @@ static void sse(void)
 	static u64 result[2] __attribute__((aligned(16)));
 	u64 above = 0, equal = 0;
 
+	/* Put the SSE state in its initial configuration first (XRSTOR with
+	 * XSTATE_BV clear): results must land in the vCPU's registers all
+	 * the same. */
+	static u8 init_area[1024] __attribute__((aligned(64)));
+	u64 cr4;
+	__asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
+	cr4 |= 1ull << 18; /* OSXSAVE */
+	__asm__ volatile("mov %0, %%cr4" : : "r"(cr4));
+	__asm__ volatile("xsetbv" : : "c"(0), "a"(3), "d"(0));
+	*(u32 *)(init_area + 24) = 0x1f80;
+	__asm__ volatile("xrstor (%0)" : : "r"(init_area), "a"(3), "d"(0) : "memory");
+
 	/* ((1.5 + 2.25) * 4) / 0.5 = 30, then compares of 30 with 1.5. */
 	__asm__ volatile(
 		"movsd 0(%[in]), %%xmm0\n"

@@ -17,6 +17,9 @@ const (
 
 	// Leaf 0xD, subleaf 1, EAX bit 3: XSAVES and XRSTORS.
 	cpuidDXSAVES = 1 << 3
+	// Leaf 0xD, subleaf 0, EDX:EAX: the XCR0 bits the guest may set; x87,
+	// SSE and AVX are bits 0 to 2.
+	xcr0X87SSEAVX = 0b111
 
 	leafHypervisorBase = 0x4000_0000
 	// leafTiming is the VMware timing leaf: EAX the TSC frequency in kHz,
@@ -60,9 +63,16 @@ func guestCPUID(supported []kvm.CPUIDEntry, id int, tscKHz uint32) []kvm.CPUIDEn
 		case 0xa:
 			e.EAX = 0
 		case 0xd:
-			if e.Index == 1 {
+			switch e.Index {
+			case 0:
+				// Offer x87, SSE and AVX state only: package
+				// kvm/complete saves and restores no other component
+				// where KVM's emulator rejects XSAVE.
+				e.EAX &= xcr0X87SSEAVX
+				e.EDX = 0
+			case 1:
 				// Hide XSAVES, which package kvm/complete does not
-				// complete where KVM's emulator rejects it.
+				// complete.
 				e.EAX &^= cpuidDXSAVES
 			}
 		case 0xb, 0x1f:

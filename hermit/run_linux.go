@@ -457,8 +457,8 @@ func (m *machine) run(ctx context.Context) (int, error) {
 func (m *machine) vcpuError(v *kvm.VCPU, err error) *VCPUError {
 	e := &VCPUError{VCPU: v.ID(), Err: err}
 	var exit *kvm.ExitError
-	if errors.As(err, &exit) && exit.Reason == kvm.ExitInternalError && exit.Suberror == kvm.InternalErrorEmulation {
-		e.Instruction = complete.Instruction(exit.Data)
+	if errors.As(err, &exit) {
+		e.Instruction = exit.RejectedInstruction()
 	}
 	regs, rerr := v.Regs()
 	sregs, serr := v.SRegs()

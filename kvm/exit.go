@@ -1,6 +1,7 @@
 package kvm
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strings"
 )
@@ -228,4 +229,29 @@ func hexWords(words []uint64) string {
 		parts[i] = fmt.Sprintf("%#x", w)
 	}
 	return "[" + strings.Join(parts, " ") + "]"
+}
+
+// emulationFlagInstructionBytes is KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES:
+// bit 0 of the first data word of an emulation-failure exit, set when the
+// next two words hold the instruction's length (first byte) and up to 15
+// instruction bytes.
+const emulationFlagInstructionBytes = 1
+
+// RejectedInstruction returns the bytes of the instruction that KVM's
+// instruction emulator rejected, for a KVM_EXIT_INTERNAL_ERROR with
+// suberror KVM_INTERNAL_ERROR_EMULATION, or nil for other exits or where
+// KVM did not include them (Linux 5.14 and later do).
+func (e *ExitError) RejectedInstruction() []byte {
+	if e.Reason != ExitInternalError || e.Suberror != InternalErrorEmulation {
+		return nil
+	}
+	data := e.Data
+	if len(data) < 3 || data[0]&emulationFlagInstructionBytes == 0 {
+		return nil
+	}
+	var raw [16]byte
+	binary.LittleEndian.PutUint64(raw[:], data[1])
+	binary.LittleEndian.PutUint64(raw[8:], data[2])
+	n := min(int(raw[0]), 15)
+	return append([]byte(nil), raw[1:1+n]...)
 }

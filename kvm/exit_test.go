@@ -1,6 +1,9 @@
 package kvm
 
-import "testing"
+import (
+	"bytes"
+	"testing"
+)
 
 func TestExitReasonString(t *testing.T) {
 	tests := []struct {
@@ -49,5 +52,30 @@ func TestSystemEventTypeString(t *testing.T) {
 	}
 	if got := SystemEventType(77).String(); got != "KVM_SYSTEM_EVENT(77)" {
 		t.Errorf("SystemEventType(77).String() = %q, want KVM_SYSTEM_EVENT(77)", got)
+	}
+}
+
+func TestRejectedInstruction(t *testing.T) {
+	// Data words of a real failure on xgetbv: flags, then the length byte
+	// and 15 instruction bytes.
+	data := []uint64{0x1, 0x20e2c148d0010f0f, 0x48ccccccc3d00948, 0x1000}
+	exit := &ExitError{Reason: ExitInternalError, Suberror: InternalErrorEmulation, Data: data}
+	got := exit.RejectedInstruction()
+	want := []byte{0x0f, 0x01, 0xd0, 0x48, 0xc1, 0xe2, 0x20, 0x48, 0x09, 0xd0, 0xc3, 0xcc, 0xcc, 0xcc, 0x48}
+	if !bytes.Equal(got, want) {
+		t.Errorf("RejectedInstruction = % x, want % x", got, want)
+	}
+	if got := (&ExitError{Reason: ExitInternalError, Suberror: InternalErrorEmulation, Data: []uint64{0, 1, 2}}).RejectedInstruction(); got != nil {
+		t.Errorf("without the instruction-bytes flag: % x, want nil", got)
+	}
+	if got := (&ExitError{Reason: ExitInternalError, Suberror: InternalErrorEmulation, Data: []uint64{1}}).RejectedInstruction(); got != nil {
+		t.Errorf("with too few words: % x, want nil", got)
+	}
+}
+
+func TestRejectedInstructionOtherExits(t *testing.T) {
+	data := []uint64{0x1, 0x20e2c148d0010f0f, 0x48ccccccc3d00948}
+	if got := (&ExitError{Reason: ExitShutdown, Data: data}).RejectedInstruction(); got != nil {
+		t.Errorf("a shutdown exit gave instruction bytes % x", got)
 	}
 }

@@ -86,7 +86,7 @@ func (c *Completer) executor() (*nativeExecutor, error) {
 // error, wrapped in an *UncompletedError with the reason when the monitor
 // chose not to complete the instruction.
 func (c *Completer) Complete(v *kvm.VCPU, exit *kvm.ExitError) error {
-	instruction := Instruction(exit.Data)
+	instruction := exit.RejectedInstruction()
 	if instruction == nil {
 		return exit
 	}

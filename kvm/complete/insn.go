@@ -1,32 +1,11 @@
 package complete
 
 import (
-	"encoding/binary"
 	"fmt"
 	"strings"
 
 	"golang.org/x/arch/x86/x86asm"
 )
-
-// emulationFlagInstructionBytes is KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES:
-// bit 0 of the first data word of an emulation-failure exit, set when the
-// next two words hold the instruction's length (first byte) and up to 15
-// instruction bytes.
-const emulationFlagInstructionBytes = 1
-
-// Instruction returns the bytes of the instruction that KVM's
-// emulator rejected, from the data words of a KVM_EXIT_INTERNAL_ERROR with
-// suberror KVM_INTERNAL_ERROR_EMULATION, or nil if KVM did not include them.
-func Instruction(data []uint64) []byte {
-	if len(data) < 3 || data[0]&emulationFlagInstructionBytes == 0 {
-		return nil
-	}
-	var raw [16]byte
-	binary.LittleEndian.PutUint64(raw[:], data[1])
-	binary.LittleEndian.PutUint64(raw[8:], data[2])
-	n := min(int(raw[0]), 15)
-	return append([]byte(nil), raw[1:1+n]...)
-}
 
 // sseMnemonics names common two-byte 0F opcodes by mandatory prefix ("" for
 // none, or 66, F2, F3), so that an error can name the SSE instruction a

@@ -1,7 +1,6 @@
 package complete
 
 import (
-	"bytes"
 	"testing"
 )
 
@@ -37,22 +36,5 @@ func TestDescribeInstruction(t *testing.T) {
 		if got := Describe(tt.bytes); got != tt.want {
 			t.Errorf("Describe(% x) = %q, want %q", tt.bytes, got, tt.want)
 		}
-	}
-}
-
-func TestEmulationInstruction(t *testing.T) {
-	// Data words of a real failure on xgetbv: flags, then the length byte
-	// and 15 instruction bytes.
-	data := []uint64{0x1, 0x20e2c148d0010f0f, 0x48ccccccc3d00948, 0x1000}
-	got := Instruction(data)
-	want := []byte{0x0f, 0x01, 0xd0, 0x48, 0xc1, 0xe2, 0x20, 0x48, 0x09, 0xd0, 0xc3, 0xcc, 0xcc, 0xcc, 0x48}
-	if !bytes.Equal(got, want) {
-		t.Errorf("Instruction = % x, want % x", got, want)
-	}
-	if got := Instruction([]uint64{0, 1, 2}); got != nil {
-		t.Errorf("without the instruction-bytes flag: % x, want nil", got)
-	}
-	if got := Instruction([]uint64{1}); got != nil {
-		t.Errorf("with too few words: % x, want nil", got)
 	}
 }

@@ -59,8 +59,12 @@ type UncompletedError struct {
 	Reason error
 }
 
+// Error returns the exit's message; Reason holds why the instruction was
+// not completed, which a caller may add.
 func (u *UncompletedError) Error() string { return u.Exit.Error() }
-func (u *UncompletedError) Unwrap() error { return u.Exit }
+
+// Unwrap returns the exit and the reason.
+func (u *UncompletedError) Unwrap() []error { return []error{u.Exit, u.Reason} }
 
 // Close releases the memory of the native executor, if one was made. Call
 // it once every vCPU has stopped; later calls do nothing.
@@ -567,7 +571,7 @@ func faultFor(f *paging.Fault) *exception {
 		return &exception{vector: vectorGP, hasCode: true}
 	}
 	var code uint32
-	if f.Present {
+	if f.Protection {
 		code |= 1
 	}
 	if f.Write {

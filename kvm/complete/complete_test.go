@@ -1,6 +1,10 @@
 package complete
 
-import "testing"
+import (
+	"testing"
+
+	"golang.org/x/arch/x86/x86asm"
+)
 
 func TestFPUKind(t *testing.T) {
 	tests := []struct {
@@ -34,5 +38,19 @@ func TestFPUKind(t *testing.T) {
 	}
 	if !isXGETBV([]byte{0x0f, 0x01, 0xd0, 0x90}) || isXGETBV([]byte{0x0f, 0x01, 0xd1}) {
 		t.Error("isXGETBV misreads its bytes")
+	}
+}
+
+// TestRegisterNumbers checks that x86asm lists RAX to R15 in the order of
+// their register numbers, which effectiveAddress relies on.
+func TestRegisterNumbers(t *testing.T) {
+	order := []x86asm.Reg{
+		x86asm.RAX, x86asm.RCX, x86asm.RDX, x86asm.RBX, x86asm.RSP, x86asm.RBP, x86asm.RSI, x86asm.RDI,
+		x86asm.R8, x86asm.R9, x86asm.R10, x86asm.R11, x86asm.R12, x86asm.R13, x86asm.R14, x86asm.R15,
+	}
+	for n, r := range order {
+		if r != x86asm.RAX+x86asm.Reg(n) {
+			t.Errorf("register %d is %v, which is not RAX+%d", n, r, n)
+		}
 	}
 }

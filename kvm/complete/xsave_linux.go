@@ -312,14 +312,11 @@ func effectiveAddress(m x86asm.Mem, length int, regs *kvm.Regs, sregs *kvm.SRegs
 		case x86asm.RIP:
 			return regs.RIP + uint64(length), true
 		}
-		table := map[x86asm.Reg]uint64{
-			x86asm.RAX: regs.RAX, x86asm.RBX: regs.RBX, x86asm.RCX: regs.RCX, x86asm.RDX: regs.RDX,
-			x86asm.RSI: regs.RSI, x86asm.RDI: regs.RDI, x86asm.RSP: regs.RSP, x86asm.RBP: regs.RBP,
-			x86asm.R8: regs.R8, x86asm.R9: regs.R9, x86asm.R10: regs.R10, x86asm.R11: regs.R11,
-			x86asm.R12: regs.R12, x86asm.R13: regs.R13, x86asm.R14: regs.R14, x86asm.R15: regs.R15,
+		// x86asm lists RAX to R15 in the order of their register numbers.
+		if r < x86asm.RAX || r > x86asm.R15 {
+			return 0, false
 		}
-		v, ok := table[r]
-		return v, ok
+		return *guestRegOrder(regs)[r-x86asm.RAX], true
 	}
 	base, ok := value(m.Base)
 	if !ok {

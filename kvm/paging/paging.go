@@ -31,7 +31,7 @@ type Run struct {
 type Fault struct {
 	Addr         uint64
 	NonCanonical bool
-	Present      bool // the page is present but not writable
+	Protection   bool // the page is present, and the access violates its protection (the P bit of #PF's error code)
 	Write        bool
 	why          string
 }
@@ -44,13 +44,13 @@ func (f *Fault) Error() string { return f.why }
 // through mem, so tables outside guest memory fail the walk. A walk that
 // ends at a missing page fails with a *Fault.
 func Translate(mem Memory, cr3, gva uint64) (gpa, rest uint64, err error) {
-	gpa, rest, _, err = Walk(mem, cr3, gva)
+	gpa, rest, _, err = walk(mem, cr3, gva)
 	return gpa, rest, err
 }
 
-// Walk is Translate that also reports whether every level of the walk
+// walk is Translate that also reports whether every level of the walk
 // allows writes (the R/W bit, Intel SDM volume 3A, 4.6).
-func Walk(mem Memory, cr3, gva uint64) (gpa, rest uint64, writable bool, err error) {
+func walk(mem Memory, cr3, gva uint64) (gpa, rest uint64, writable bool, err error) {
 	if top := int64(gva) >> 47; top != 0 && top != -1 {
 		return 0, 0, false, &Fault{Addr: gva, NonCanonical: true, why: fmt.Sprintf("guest-virtual address %#x is not canonical", gva)}
 	}
@@ -98,7 +98,7 @@ func Range(mem Memory, cr3, gva, n uint64) ([]Run, error) {
 func Access(mem Memory, cr3, gva, n uint64, write, enforceWrite bool) ([]Run, error) {
 	var runs []Run
 	for n > 0 {
-		gpa, rest, writable, err := Walk(mem, cr3, gva)
+		gpa, rest, writable, err := walk(mem, cr3, gva)
 		if err != nil {
 			if f, ok := err.(*Fault); ok {
 				f.Write = write
@@ -106,7 +106,7 @@ func Access(mem Memory, cr3, gva, n uint64, write, enforceWrite bool) ([]Run, er
 			return nil, err
 		}
 		if enforceWrite && !writable {
-			return nil, &Fault{Addr: gva, Present: true, Write: true, why: fmt.Sprintf("guest-virtual address %#x is not writable", gva)}
+			return nil, &Fault{Addr: gva, Protection: true, Write: true, why: fmt.Sprintf("guest-virtual address %#x is not writable", gva)}
 		}
 		chunk := min(rest, n)
 		if k := len(runs); k > 0 && runs[k-1].Addr+runs[k-1].Len == gpa {
@@ -120,7 +120,8 @@ func Access(mem Memory, cr3, gva, n uint64, write, enforceWrite bool) ([]Run, er
 	return runs, nil
 }
 
-// Read copies the guest-physical runs into buf, in order.
+// Read copies the guest-physical runs into buf, in order. buf must be as
+// long as the runs together.
 func Read(mem Memory, runs []Run, buf []byte) error {
 	off := uint64(0)
 	for _, r := range runs {
@@ -132,7 +133,8 @@ func Read(mem Memory, runs []Run, buf []byte) error {
 	return nil
 }
 
-// Write copies buf to the guest-physical runs, in order.
+// Write copies buf to the guest-physical runs, in order. buf must be as
+// long as the runs together.
 func Write(mem Memory, runs []Run, buf []byte) error {
 	off := uint64(0)
 	for _, r := range runs {

@@ -56,16 +56,16 @@ func TestTranslateRange(t *testing.T) {
 	mem := fakemem.WithPageTables()
 	runs, err := Range(mem, 0x1000, 0x5ff0, 0x1020)
 	if err != nil {
-		t.Fatalf("translateRange: %v", err)
+		t.Fatalf("Range: %v", err)
 	}
 	want := []Run{{0x7ff0, 0x10}, {0x9000, 0x1010}} // PT[6] and PT[7] merge
 	if len(runs) != len(want) || runs[0] != want[0] || runs[1] != want[1] {
-		t.Errorf("translateRange = %+v, want %+v", runs, want)
+		t.Errorf("Range = %+v, want %+v", runs, want)
 	}
 	if _, err := Range(mem, 0x1000, 0x7ff0, 0x20); err == nil {
-		t.Errorf("translateRange into an unmapped page succeeded")
+		t.Errorf("Range into an unmapped page succeeded")
 	}
 	if _, err := Range(mem, 0x1000, ^uint64(0)-4, 16); err == nil {
-		t.Errorf("translateRange wrapping the address space succeeded")
+		t.Errorf("Range wrapping the address space succeeded")
 	}
 }

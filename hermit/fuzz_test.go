@@ -3,9 +3,10 @@ package hermit
 import (
 	"bytes"
 	"encoding/binary"
+	"testing"
+
 	"github.com/osvm-project/osvm/internal/fakemem"
 	"github.com/osvm-project/osvm/kvm/paging"
-	"testing"
 )
 
 // FuzzInspect feeds arbitrary files to Inspect and loads what it accepts

@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"github.com/osvm-project/osvm/internal/fakemem"
-	"github.com/osvm-project/osvm/kvm/paging"
 	"strings"
 	"testing"
+
+	"github.com/osvm-project/osvm/internal/fakemem"
+	"github.com/osvm-project/osvm/kvm/paging"
 )
 
 // params builds a parameter struct from (offset, value, size) triples.

@@ -2,12 +2,12 @@ package hermit
 
 import (
 	"encoding/binary"
-	"github.com/osvm-project/osvm/internal/fakemem"
-	"github.com/osvm-project/osvm/kvm/paging"
 	"strings"
 	"testing"
 
+	"github.com/osvm-project/osvm/internal/fakemem"
 	"github.com/osvm-project/osvm/kvm"
+	"github.com/osvm-project/osvm/kvm/paging"
 )
 
 func mustInspect(t *testing.T, data []byte) *Image {

@@ -3,9 +3,9 @@ package hermit
 import (
 	"bytes"
 	"errors"
-	"github.com/osvm-project/osvm/internal/fakemem"
 	"testing"
 
+	"github.com/osvm-project/osvm/internal/fakemem"
 	"github.com/osvm-project/osvm/kvm"
 )
 

@@ -3,11 +3,12 @@ package hermit
 import (
 	"bytes"
 	"encoding/binary"
-	"github.com/osvm-project/osvm/internal/fakemem"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/osvm-project/osvm/internal/fakemem"
 )
 
 // testServices returns services over mem with the mounts of testMounts,

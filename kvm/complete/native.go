@@ -10,8 +10,8 @@ import "encoding/binary"
 // trampoline at the start of the code region swaps the host's SSE state and
 // general-purpose registers for the guest's, calls the slot that holds the
 // guest's instruction followed by RET, and swaps them back. Every access to
-// the data page is RIP-relative, so all fifteen general-purpose registers
-// but RSP can carry guest values while the instruction runs. This file
+// the data page is RIP-relative, so the fifteen general-purpose registers
+// other than RSP can carry guest values while the instruction runs. This file
 // builds the code as bytes; native_linux_amd64.go maps and runs it.
 
 // Code and data layout. Offsets in the data page are from its start; the

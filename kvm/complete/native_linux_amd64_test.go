@@ -3,11 +3,11 @@ package complete
 import (
 	"bytes"
 	"encoding/binary"
-	"github.com/osvm-project/osvm/internal/fakemem"
 	"math"
 	"sync/atomic"
 	"testing"
 
+	"github.com/osvm-project/osvm/internal/fakemem"
 	"github.com/osvm-project/osvm/kvm"
 	"github.com/osvm-project/osvm/kvm/paging"
 )

@@ -1,9 +1,10 @@
 package paging
 
 import (
-	"github.com/osvm-project/osvm/internal/fakemem"
 	"strings"
 	"testing"
+
+	"github.com/osvm-project/osvm/internal/fakemem"
 )
 
 func TestTranslate(t *testing.T) {

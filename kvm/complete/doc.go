@@ -41,7 +41,10 @@
 //   - The page walk does not check reserved bits (an entry the CPU would
 //     answer with #PF stops the guest instead) and does not set accessed
 //     and dirty bits.
-//   - Nothing is completed while RFLAGS.TF is set.
+//   - Nothing is completed outside 64-bit ring 0, with 5-level paging, or
+//     while RFLAGS.TF is set.
+//   - The XSAVE family handles the x87, SSE and AVX components only; a
+//     monitor should offer no others in the guest's CPUID leaf 0xD.
 //   - XSAVES and XRSTORS are not completed; a monitor should hide them in
 //     the guest's CPUID. XGETBV with ECX = 1 is answered even where the
 //     guest's CPUID does not offer it, where the CPU would raise #GP.

@@ -19,9 +19,9 @@
 // host CPU. A trampoline loads the vCPU's general-purpose registers,
 // arithmetic flags, XMM registers and MXCSR, calls the instruction
 // re-encoded with its memory operand turned into a RIP-relative reference
-// to a copy of the guest's bytes, and saves the results; the Completer
-// copies a stored operand back through the guest's page tables (package
-// kvm/paging). The exceptions the CPU would raise instead (#GP for a
+// to a copy of the guest's bytes, and saves the results. The Completer
+// then copies a stored operand back through the guest's page tables
+// (package kvm/paging). The exceptions the CPU would raise instead (#GP for a
 // misaligned operand, #PF, #XM or #UD for an unmasked SIMD exception) are
 // injected, and a faulting instruction changes nothing. One exit
 // completes up to 64 consecutive SSE instructions.

@@ -21,7 +21,7 @@ const rflagsTF = 1 << 8
 const cr4LA57 = 1 << 12
 
 // markSSEInUse sets the SSE bit of XSTATE_BV in the vCPU's XSAVE area
-// after the monitor changed XMM registers or MXCSR there: KVM_SET_XSAVE
+// after the monitor changed XMM registers or MXCSR there. KVM_SET_XSAVE
 // takes the legacy region's SSE state only with that bit set, and would
 // otherwise drop the change without an error.
 func markSSEInUse(area []byte) {
@@ -143,9 +143,9 @@ func (c *Completer) Complete(v *kvm.VCPU, exit *kvm.ExitError) error {
 	return withReason(exit, c.completeData(v, &sregs, instruction))
 }
 
-// withReason wraps exit in an *UncompletedError when err says why the
-// monitor did not complete the instruction, and returns other errors as
-// they are.
+// withReason wraps exit in an *UncompletedError when err is the reason
+// the monitor did not complete the instruction, and returns other errors
+// as they are.
 func withReason(exit *kvm.ExitError, err error) error {
 	if reason, ok := errors.AsType[*notCompleted](err); ok {
 		return &UncompletedError{Exit: exit, Reason: reason}
@@ -153,12 +153,12 @@ func withReason(exit *kvm.ExitError, err error) error {
 	return err
 }
 
-// vexUndefined injects #UD for a VEX- or EVEX-encoded instruction where
-// the CPU raises it whatever the instruction: while CR4.OSXSAVE is clear,
-// while XCR0 does not enable the state it uses (SSE and AVX for VEX, also
-// the AVX-512 state for EVEX), or after a 66, F2, F3 or REX prefix (Intel
-// SDM volume 2, 2.4.2 and 2.7.2). It reports false for other
-// instructions; the monitor completes no VEX or EVEX instruction itself.
+// vexUndefined injects #UD for a VEX- or EVEX-encoded instruction in the
+// cases where the CPU raises it whatever the instruction: while
+// CR4.OSXSAVE is clear, while XCR0 does not enable the state it uses (SSE
+// and AVX for VEX, also the AVX-512 state for EVEX), or after a 66, F2,
+// F3 or REX prefix (Intel SDM volume 2, 2.4.2 and 2.7.2). It reports
+// false otherwise, since the monitor completes no VEX or EVEX instruction.
 func (c *Completer) vexUndefined(v *kvm.VCPU, sregs *kvm.SRegs, instruction []byte) (bool, error) {
 	i := 0
 	badPrefix := false
@@ -175,6 +175,7 @@ func (c *Completer) vexUndefined(v *kvm.VCPU, sregs *kvm.SRegs, instruction []by
 	if i >= len(instruction) {
 		return false, nil
 	}
+
 	var needed uint64
 	switch instruction[i] {
 	case 0xc4, 0xc5:
@@ -187,6 +188,7 @@ func (c *Completer) vexUndefined(v *kvm.VCPU, sregs *kvm.SRegs, instruction []by
 	if badPrefix || sregs.CR4&kvm.CR4OSXSAVE == 0 {
 		return true, inject(v, exception{vector: vectorUD})
 	}
+
 	xcrs, err := v.XCRs()
 	if err != nil {
 		return true, err
@@ -414,8 +416,8 @@ func (c *Completer) completeMXCSR(v *kvm.VCPU, sregs *kvm.SRegs, instruction []b
 }
 
 // access translates the n bytes at guest-virtual gva that an instruction
-// reads, or writes if store is set. A page walk the CPU would answer with
-// an exception returns that exception.
+// reads, or writes if store is set. Where the CPU would raise an exception
+// for the page walk, it returns that exception.
 func (c *Completer) access(sregs *kvm.SRegs, gva, n uint64, store bool) ([]paging.Run, *exception, error) {
 	// TODO: set the accessed and dirty bits of the page-table entries, as
 	// the CPU does.

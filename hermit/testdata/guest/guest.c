@@ -30,9 +30,10 @@
  * Mode sse checks SSE arithmetic, compares, conversions and moves with
  * memory operands and exits with the code of exit=N (default 0). The
  * other sse-* modes must raise an exception, and the exit code is then 100
- * + its vector: sse-align (#GP), sse-pf (#PF), sse-xm (#XM), sse-lock
- * (#UD), sse-batch-pf (#PF after a completed pxor), sse-mxcsr (#GP after
- * LDMXCSR and STMXCSR work), sse-xsave-pf (#PF) and sse-xrstor-gp (#GP).
+ * + its vector. They are sse-align (#GP), sse-pf (#PF), sse-xm (#XM),
+ * sse-lock (#UD), sse-batch-pf (#PF after a completed pxor), sse-mxcsr
+ * (#GP after LDMXCSR and STMXCSR work), sse-xsave-pf (#PF) and
+ * sse-xrstor-gp (#GP).
  * sse-outside runs maskmovdqu, which the monitor does not complete.
  *
  * Guest ring 0 may run in KVM's instruction emulator (PVM hosts), so the
@@ -649,6 +650,23 @@ static void files(void)
 }
 
 
+/* set_osxsave sets CR4.OSXSAVE, which enables XGETBV, XSETBV and the XSAVE
+ * family. */
+static void set_osxsave(void)
+{
+	u64 cr4;
+	__asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
+	cr4 |= 1ull << 18;
+	__asm__ volatile("mov %0, %%cr4" : : "r"(cr4));
+}
+
+/* enable_xsave sets CR4.OSXSAVE and enables x87 and SSE state in XCR0. */
+static void enable_xsave(void)
+{
+	set_osxsave();
+	__asm__ volatile("xsetbv" : : "c"(0), "a"(3), "d"(0));
+}
+
 /*
  * SSE, for the modes that check how the monitor completes the SSE
  * instructions KVM's emulator rejects on PVM hosts. The kernel itself is
@@ -656,8 +674,8 @@ static void files(void)
  * assembly below, and values are compared as bit patterns.
  */
 
-/* An IDT whose handlers report the exception as the exit code 100 +
- * vector, so that a test sees which exception the monitor injected. */
+/* An IDT whose handlers exit with code 100 + vector, so that a test can
+ * tell which exception the monitor injected. */
 struct PACKED idt_gate { u16 off_lo, sel; u8 ist, type; u16 off_mid; u32 off_hi, zero; };
 static struct idt_gate idt[32] __attribute__((aligned(16)));
 struct interrupt_frame;
@@ -739,11 +757,7 @@ static void sse(void)
 	 * XSTATE_BV clear): results must land in the vCPU's registers all
 	 * the same. */
 	static u8 init_area[1024] __attribute__((aligned(64)));
-	u64 cr4;
-	__asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
-	cr4 |= 1ull << 18; /* OSXSAVE */
-	__asm__ volatile("mov %0, %%cr4" : : "r"(cr4));
-	__asm__ volatile("xsetbv" : : "c"(0), "a"(3), "d"(0));
+	enable_xsave();
 	*(u32 *)(init_area + 24) = 0x1f80;
 	__asm__ volatile("xrstor (%0)" : : "r"(init_area), "a"(3), "d"(0) : "memory");
 
@@ -843,11 +857,7 @@ static void sse_fault(const char *which)
 		/* Unmask division by zero through XRSTOR (MXCSR 0x1d80), then
 		 * divide by zero: #XM. */
 		static u8 area[1024] __attribute__((aligned(64)));
-		u64 cr4;
-		__asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
-		cr4 |= 1ull << 18; /* OSXSAVE */
-		__asm__ volatile("mov %0, %%cr4" : : "r"(cr4));
-		__asm__ volatile("xsetbv" : : "c"(0), "a"(3), "d"(0));
+		enable_xsave();
 		__asm__ volatile("xsave (%0)" : : "r"(area), "a"(3), "d"(0) : "memory");
 		*(u32 *)(area + 24) = 0x1d80;
 		*(u64 *)(area + 512) |= 3;
@@ -883,11 +893,7 @@ static void sse_fault(const char *which)
 	}
 	if (seq(which, "xsave-pf") || seq(which, "xrstor-gp")) {
 		static u8 area[1024] __attribute__((aligned(64)));
-		u64 cr4;
-		__asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
-		cr4 |= 1ull << 18; /* OSXSAVE */
-		__asm__ volatile("mov %0, %%cr4" : : "r"(cr4));
-		__asm__ volatile("xsetbv" : : "c"(0), "a"(3), "d"(0));
+		enable_xsave();
 		if (seq(which, "xsave-pf")) /* #PF, a write to a page that is not mapped */
 			__asm__ volatile("xsave (%0)" : : "r"(0x7fff00000000ull), "a"(3), "d"(0) : "memory");
 		__asm__ volatile("xsave (%0)" : : "r"(area), "a"(3), "d"(0) : "memory");
@@ -944,10 +950,7 @@ static void hostile(void)
 		for (;;)
 			__asm__ volatile("" ::: "memory");
 	if (seq(mode, "xgetbv")) {
-		u64 cr4;
-		__asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
-		cr4 |= 1ull << 18; /* OSXSAVE */
-		__asm__ volatile("mov %0, %%cr4" : : "r"(cr4));
+		set_osxsave();
 		u32 lo, hi;
 		__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
 		put("xgetbv xcr0=");
@@ -958,11 +961,7 @@ static void hostile(void)
 	if (seq(mode, "xsave")) {
 		static u8 first[1024] __attribute__((aligned(64)));
 		static u8 second[1024] __attribute__((aligned(64)));
-		u64 cr4;
-		__asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
-		cr4 |= 1ull << 18; /* OSXSAVE */
-		__asm__ volatile("mov %0, %%cr4" : : "r"(cr4));
-		__asm__ volatile("xsetbv" : : "c"(0), "a"(3), "d"(0)); /* XCR0: x87 and SSE */
+		enable_xsave();
 		__asm__ volatile("xsave (%0)" : : "r"(first), "a"(3), "d"(0) : "memory");
 		u32 mxcsr = *(u32 *)(first + 24);
 		u16 fcw = *(u16 *)first;
@@ -999,11 +998,7 @@ static void hostile(void)
 		}
 		static u8 area[1024] __attribute__((aligned(64)));
 		static u8 check[1024] __attribute__((aligned(64)));
-		u64 cr4;
-		__asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
-		cr4 |= 1ull << 18; /* OSXSAVE */
-		__asm__ volatile("mov %0, %%cr4" : : "r"(cr4));
-		__asm__ volatile("xsetbv" : : "c"(0), "a"(3), "d"(0));
+		enable_xsave();
 		u32 lo, hi;
 		__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(1));
 		put("xinuse=");

@@ -112,5 +112,5 @@
 //
 // NOTE: uhyve's prebuilt Hermit 0.6.9 images (hello_world, hello_c,
 // rusty_demo) were run on a PVM host only, where they boot through
-// completion; on VMX or SVM hardware they are untested.
+// completion. On VMX or SVM hardware they are untested.
 package hermit

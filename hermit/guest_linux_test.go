@@ -353,10 +353,10 @@ func TestConfigCmdlinePadsEnvironment(t *testing.T) {
 // names their folder. On hosts whose KVM emulates guest ring 0 (PVM) they
 // boot only because the monitor completes the XGETBV, XSAVE and SSE
 // instructions the emulator rejects. The test stops rusty_demo once it
-// printed its greetings, arguments, environment and floating-point results:
-// its number crunching takes tens of minutes under that emulation, and the
-// sleep test before it panics when a 100 ms sleep overruns by a few
-// milliseconds, as it does on a busy host.
+// printed its greetings, arguments, environment and floating-point results.
+// Its number crunching takes tens of minutes under that emulation, and its
+// sleep test panics when a 100 ms sleep overruns by a few milliseconds, as
+// it does on a busy host.
 func TestRunRealImages(t *testing.T) {
 	testenv.MustHaveKVM(t)
 	dir := testenv.HermitImagesDir(t)
@@ -562,10 +562,6 @@ func TestRunGuestXSAVEC(t *testing.T) {
 	}
 }
 
-// TestRunGuestSSE runs the test kernel's SSE modes. On PVM hosts every SSE
-// instruction in them reaches the monitor, which must complete it or
-// inject the exception the CPU would raise; on VMX and SVM hosts the CPU
-// runs them and the results are the same.
 // Exception vectors the SSE modes expect (Intel SDM volume 3A, 6.3.1).
 const (
 	vectorUD = 6
@@ -574,6 +570,10 @@ const (
 	vectorXM = 19
 )
 
+// TestRunGuestSSE runs the test kernel's SSE modes. On PVM hosts every SSE
+// instruction in them reaches the monitor, which must complete it or
+// inject the exception the CPU would raise. On VMX and SVM hosts the CPU
+// runs them, and the results are the same.
 func TestRunGuestSSE(t *testing.T) {
 	testenv.MustHaveKVM(t)
 	img := buildGuest(t, guestVariant{Interface: 1})

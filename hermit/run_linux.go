@@ -156,7 +156,7 @@ func Boot(img *Image, cfg Config) (*Machine, error) {
 // InspectFile. It reads the file into an anonymous mapping outside the Go
 // heap and unmaps it once the kernel is in guest memory. InspectFile's copy
 // lives in the Go heap, whose pages the runtime keeps after the copy is
-// garbage, so it would stay resident for as long as the guest runs: with
+// garbage, so it would stay resident for as long as the guest runs. With
 // InspectFile and Boot, osvm-launch stayed 7 MiB larger for a 3 MB kernel.
 func BootFile(path string, cfg Config) (*Machine, error) {
 	data, unmap, err := readImageFile(path)

@@ -58,7 +58,7 @@ environment = { GREETING = "osvm" }
 // OSVM_HERMIT_IMAGES names their folder (they are not in the repository).
 // On a PVM host they boot only through the monitor's instruction
 // completion. rusty_demo is stopped once it printed its greetings,
-// arguments, environment and floating-point results: its number crunching
+// arguments, environment and floating-point results. Its number crunching
 // takes tens of minutes under emulation, and its sleep test panics when a
 // 100 ms sleep overruns by a few milliseconds on a busy host.
 func TestRunRealImages(t *testing.T) {

@@ -31,11 +31,11 @@ const (
 )
 
 // fpuKind classifies an instruction by its opcode after the legacy and REX
-// prefixes: the x87 escape bytes D8-DF, the VEX prefixes C4 and C5, the
-// EVEX prefix 62 (which is not BOUND in 64-bit mode), the two-byte opcodes
-// whose map entries are MMX or SSE instructions, and the XSAVE family in
-// groups 0F AE and 0F C7. Every class but fpuNone raises #NM while CR0.TS
-// is set.
+// prefixes. It looks for the x87 escape bytes D8-DF, the VEX prefixes C4
+// and C5, and the EVEX prefix 62 (which is not BOUND in 64-bit mode). It
+// also looks for the two-byte opcodes whose map entries are MMX or SSE
+// instructions, and the XSAVE family in groups 0F AE and 0F C7. Every
+// class but fpuNone raises #NM while CR0.TS is set.
 func fpuKind(instruction []byte) fpuClass {
 	i := 0
 	has66 := false

@@ -154,11 +154,11 @@ func withReason(exit *kvm.ExitError, err error) error {
 }
 
 // vexUndefined injects #UD for a VEX- or EVEX-encoded instruction in the
-// cases where the CPU raises it whatever the instruction: while
-// CR4.OSXSAVE is clear, while XCR0 does not enable the state it uses (SSE
-// and AVX for VEX, also the AVX-512 state for EVEX), or after a 66, F2,
-// F3 or REX prefix (Intel SDM volume 2, 2.4.2 and 2.7.2). It reports
-// false otherwise, since the monitor completes no VEX or EVEX instruction.
+// cases where the CPU raises it whatever the instruction (Intel SDM volume
+// 2, 2.4.2 and 2.7.2). Those are CR4.OSXSAVE clear, XCR0 without the state
+// the encoding uses (SSE and AVX for VEX, also the AVX-512 state for
+// EVEX), and a 66, F2, F3 or REX prefix before it. It reports false
+// otherwise, since the monitor completes no VEX or EVEX instruction.
 func (c *Completer) vexUndefined(v *kvm.VCPU, sregs *kvm.SRegs, instruction []byte) (bool, error) {
 	i := 0
 	badPrefix := false

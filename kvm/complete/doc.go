@@ -35,7 +35,7 @@
 //
 // Limitations:
 //   - AVX, AVX-512, x87 and MMX instructions are not completed, nor SSE
-//     encodings with redundant prefixes or a 32-bit address; they stop
+//     encodings with redundant prefixes or a 32-bit address. They stop
 //     the guest with an *UncompletedError that gives the reason.
 //   - Memory operands must be guest RAM: MMIO is not reached.
 //   - The page walk does not check reserved bits (an entry the CPU would

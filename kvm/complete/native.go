@@ -19,7 +19,7 @@ import "encoding/binary"
 const (
 	nativeCodeSize = 64 << 10 // trampoline page, then the slots
 	nativeSlotBase = 4 << 10  // offset of the first slot in the code region
-	nativeSlotSize = 16       // the longest instruction (15 bytes) and RET
+	nativeSlotSize = 16       // an instruction of the maximum length (15 bytes) and RET
 
 	dataGuestRegs  = 0    // guest general-purpose registers, by register number
 	dataFlagsIn    = 128  // RFLAGS the instruction starts with

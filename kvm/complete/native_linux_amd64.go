@@ -37,8 +37,8 @@ func newNativeExecutor() (*nativeExecutor, error) {
 	if !cpu.X86.HasOSXSAVE {
 		return nil, errors.New("the host CPU or kernel does not enable XSAVE, which running guest SSE instructions needs")
 	}
-	// MFD_EXEC asks for an executable memfd where the vm.memfd_noexec
-	// sysctl would seal it non-executable (Linux 6.3 and later); older
+	// MFD_EXEC requests an executable memfd where the vm.memfd_noexec
+	// sysctl would seal it non-executable (Linux 6.3 and later). Older
 	// kernels reject the flag with EINVAL and make every memfd executable
 	// (memfd_create(2)).
 	fd, err := unix.MemfdCreate("osvm-sse-completion", unix.MFD_CLOEXEC|unix.MFD_EXEC)

@@ -242,12 +242,13 @@ var immediateShifts = map[x86asm.Op]bool{
 	x86asm.PSRLD: true, x86asm.PSRLQ: true, x86asm.PSRAW: true, x86asm.PSRAD: true,
 }
 
-// checkForm refuses encodings that x86asm decodes but the CPU rejects with
-// #UD, which would raise SIGILL in the monitor: a 66, F2 or F3 prefix that
-// is not the instruction's mandatory prefix, an SSSE3 or SSE4 instruction
-// without its 66 prefix, and register or memory forms the instruction does
-// not have (Intel SDM volume 2, chapter 3 to 5, each instruction's
-// encoding table). FuzzPlanData runs what planData accepts on the host.
+// checkForm rejects encodings that x86asm decodes but for which the CPU
+// raises #UD, which would be SIGILL in the monitor (Intel SDM volume 2,
+// chapters 3 to 5, each instruction's encoding table). Those are a 66, F2
+// or F3 prefix that is not the instruction's mandatory prefix, an SSSE3 or
+// SSE4 instruction without its 66 prefix, and register or memory forms the
+// instruction does not have. FuzzPlanData runs what planData accepts on
+// the host.
 func checkForm(inst *x86asm.Inst, ext extension, hasMem bool) error {
 	has66 := false
 	for _, p := range inst.Prefix {

@@ -173,11 +173,11 @@ func (c *Completer) completeXSave(v *kvm.VCPU, sregs *kvm.SRegs, instruction []b
 
 // validXRSTOR reports whether XRSTOR of the area guest, with
 // requested-feature bitmap rfbm, runs without #GP (Intel SDM volume 1,
-// 13.8): the header's reserved bytes are zero; in the standard form
-// XCOMP_BV is zero and XSTATE_BV sets no bit outside XCR0; in the
-// compacted form (bit 63 of XCOMP_BV) XCOMP_BV sets no other bit outside
-// XCR0 and XSTATE_BV none outside XCOMP_BV; and MXCSR, when loaded, sets
-// no bit outside the vCPU's MXCSR_MASK (from its own XSAVE area, vcpu).
+// 13.8). The header's reserved bytes must be zero. In the standard form,
+// XCOMP_BV must be zero and XSTATE_BV set no bit outside XCR0. In the
+// compacted form (bit 63 of XCOMP_BV), XCOMP_BV must set no other bit
+// outside XCR0 and XSTATE_BV none outside XCOMP_BV. MXCSR, when loaded,
+// must set no bit outside the vCPU's MXCSR_MASK, read from vcpu.
 func validXRSTOR(guest, vcpu []byte, xcr0, rfbm uint64) bool {
 	header := guest[xsaveHeader : xsaveHeader+xsaveHeaderSize]
 	for _, b := range header[16:] {
@@ -213,9 +213,10 @@ func compactedArea(guest []byte) bool {
 }
 
 // loadsMXCSR reports whether XRSTOR of guest with requested-feature bitmap
-// rfbm loads MXCSR from memory: when SSE or AVX is requested, except that
-// a compacted area without SSE state (XSTATE_BV bit 1 clear) puts MXCSR in
-// its initial state (Intel SDM volume 1, 13.8.2).
+// rfbm loads MXCSR from memory, which it does when SSE or AVX is requested.
+// The exception is a compacted area without SSE state (XSTATE_BV bit 1
+// clear), which puts MXCSR in its initial state (Intel SDM volume 1,
+// 13.8.2).
 func loadsMXCSR(guest []byte, rfbm uint64) bool {
 	if rfbm&(componentSSE|componentAVX) == 0 {
 		return false

@@ -6,7 +6,7 @@
 //
 // Its walk checks presence, the R/W bit and canonical addresses. It does
 // not check reserved bits, the U/S and NX bits, SMAP or protection keys,
-// and it does not set accessed and dirty bits: callers walk for supervisor
-// data accesses of guests that do not use 5-level paging (CR4.LA57), and
+// and it does not set accessed and dirty bits. So callers use it for
+// supervisor data accesses of guests without 5-level paging (CR4.LA57) and
 // must rule out the other cases themselves.
 package paging

@@ -25,9 +25,9 @@ type Run struct {
 	Addr, Len uint64
 }
 
-// Fault is the error of a page walk that the CPU would answer with an
-// exception: #PF for a page that is not present or, for a write, not
-// writable; #GP for a non-canonical address.
+// Fault is the error of a page walk for which the CPU raises an exception.
+// That is #PF for a page that is not present or, for a write, not
+// writable, and #GP for a non-canonical address.
 type Fault struct {
 	Addr         uint64
 	NonCanonical bool

@@ -21,7 +21,7 @@ DEB_PACKAGES += $(PACKAGING_DEB_PACKAGES)
 .PHONY: help deps build test test-unit demo bench lint packages clean
 
 help:
-	@echo "make build   build osvmd, osvm and osvm-launch into $(BIN)/"
+	@echo "make build   build osvmd, osvm, osvm-launch and osvm-exec into $(BIN)/"
 	@echo "make test    unit and integration tests (integration needs root)"
 	@echo "make demo    boot a private systemd and run examples/ under osvmd"
 	@echo "make bench   benchmarks, printed as figures"
@@ -45,6 +45,7 @@ deps:
 build: deps
 	$(GO) build -o $(BIN)/ ./cmd/osvmd ./cmd/osvm
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/osvm-launch
+	cmd/osvm-exec/build $(BIN)/osvm-exec
 
 test-unit: deps
 	$(GO) test ./...

@@ -43,6 +43,12 @@ type Config struct {
 	// Launcher is the absolute path of osvm-launch. Required.
 	Launcher string
 
+	// ExecStage is the absolute path of osvm-exec, which starts a unit at
+	// level "process" from the plan's exec record without a Go runtime,
+	// and runs Launcher when the record no longer applies. Empty: every
+	// unit runs Launcher.
+	ExecStage string
+
 	// Debounce is the window in which further events for a file are
 	// gathered into one reload. Default 100ms.
 	Debounce time.Duration
@@ -136,6 +142,9 @@ func New(cfg Config, systemd Manager) (*Supervisor, error) {
 	}
 	if !filepath.IsAbs(cfg.Launcher) {
 		return nil, fmt.Errorf("launcher path %q is not absolute", cfg.Launcher)
+	}
+	if cfg.ExecStage != "" && !filepath.IsAbs(cfg.ExecStage) {
+		return nil, fmt.Errorf("exec stage path %q is not absolute", cfg.ExecStage)
 	}
 	s := &Supervisor{
 		cfg:        cfg,
@@ -508,8 +517,13 @@ func (s *Supervisor) removeUnusedPlans(keep func(file, component string) bool) {
 		return
 	}
 	for _, entry := range entries {
-		component, _, ok := plan.ParseFileName(entry.Name())
-		if !ok || keep(entry.Name(), component) {
+		// An exec record goes with its plan.
+		file := entry.Name()
+		if planFile, ok := plan.PlanFileOfRecord(file); ok {
+			file = planFile
+		}
+		component, _, ok := plan.ParseFileName(file)
+		if !ok || keep(file, component) {
 			continue
 		}
 		if err := os.Remove(filepath.Join(s.cfg.PlanDir, entry.Name())); err != nil {

@@ -68,7 +68,7 @@ func (s *Supervisor) listUnits(ctx context.Context, pattern string) (map[string]
 }
 
 // unitPlanPath returns the plan path in a unit's ExecStart=, or "" when the
-// unit does not run osvm-launch.
+// unit runs neither osvm-launch nor osvm-exec.
 func (s *Supervisor) unitPlanPath(ctx context.Context, unit string) (string, error) {
 	prop, err := s.systemd.GetServicePropertyContext(ctx, unit, "ExecStart")
 	if err != nil {
@@ -91,10 +91,14 @@ func (s *Supervisor) unitPlanPath(ctx context.Context, unit string) (string, err
 		return "", nil
 	}
 	argv := commands[0].Args
-	if len(argv) != 2 || filepath.Base(argv[0]) != filepath.Base(s.cfg.Launcher) {
+	if len(argv) != 2 {
 		return "", nil
 	}
-	return argv[1], nil
+	switch filepath.Base(argv[0]) {
+	case filepath.Base(s.cfg.Launcher), filepath.Base(s.cfg.ExecStage):
+		return argv[1], nil
+	}
+	return "", nil
 }
 
 // startUnit writes p and starts a transient unit for it.
@@ -106,7 +110,7 @@ func (s *Supervisor) startUnit(ctx context.Context, p *plan.Plan) error {
 	if err != nil {
 		return err
 	}
-	u := units.New(p, path, s.cfg.Launcher)
+	u := units.New(p, path, s.writeExecRecord(p, path))
 
 	// A failed unit stays loaded until its failure is reset, and a loaded
 	// unit cannot be created again.
@@ -123,6 +127,44 @@ func (s *Supervisor) startUnit(ctx context.Context, p *plan.Plan) error {
 		return fmt.Errorf("start transient unit %s: %w", u.Name, err)
 	}
 	return s.waitJob(ctx, ch, "start", u.Name)
+}
+
+// writeExecRecord writes the exec record of the plan p, stored at
+// planPath, and returns the program the unit starts: osvm-exec when the
+// record is written, osvm-launch otherwise. A plan without a record runs
+// as well, only with a slower start, so failures are logged and not
+// returned.
+func (s *Supervisor) writeExecRecord(p *plan.Plan, planPath string) string {
+	if s.cfg.ExecStage == "" {
+		return s.cfg.Launcher
+	}
+	record, err := sandbox.NewExecRecord(p, sandbox.LandlockABI(), isDir)
+	if err == nil && record != nil {
+		var data []byte
+		if data, err = record.MarshalBinary(); err == nil {
+			err = plan.WriteExecRecord(planPath, data)
+		}
+		if err == nil {
+			return s.cfg.ExecStage
+		}
+	}
+	if err != nil {
+		// osvm-launch finds the same error when the unit starts and
+		// reports it there, in the unit's journal.
+		s.log.Debug("starting the unit with osvm-launch", "component", p.Component.Name, "unit", units.Name(p.Component.Name), "reason", err)
+	}
+	if err := plan.RemoveExecRecord(planPath); err != nil {
+		s.log.Warn("removing a stale exec record failed", "component", p.Component.Name, "error", err)
+	}
+	return s.cfg.Launcher
+}
+
+func isDir(path string) (bool, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return false, err
+	}
+	return info.IsDir(), nil
 }
 
 // writeDropIn writes or removes the runtime drop-in of a component's unit.

@@ -56,6 +56,7 @@ func main() {
 		ConfigDir:  *configDir,
 		RuntimeDir: *runtimeDir,
 		Launcher:   *launcherPath,
+		ExecStage:  launcher.ExecStage(*launcherPath),
 		Debounce:   *debounce,
 		HostReport: probeHost(log),
 		Logger:     log,
@@ -84,7 +85,7 @@ func run(log *slog.Logger, cfg supervisor.Config) error {
 	defer bus.Close()
 
 	cfg.Ready = func() {
-		log.Info("osvmd ready", "config_dir", cfg.ConfigDir, "launcher", cfg.Launcher)
+		log.Info("osvmd ready", "config_dir", cfg.ConfigDir, "launcher", cfg.Launcher, "exec_stage", cfg.ExecStage)
 		daemon.SdNotify(false, daemon.SdNotifyReady)
 	}
 	cfg.StateChanged = func(name, active, sub string) {

@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// build compiles the three binaries once per test run and copies the
+// build compiles the four programs once per test run and copies the
 // packaging files next to them, so that the sandbox needs only this folder.
 func build(t testing.TB) string {
 	t.Helper()
@@ -59,6 +59,10 @@ func build(t testing.TB) string {
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build osvm-launch: %v\n%s", err, out)
+			return
+		}
+		if out, err := exec.Command(filepath.Join(root, "cmd/osvm-exec/build"), filepath.Join(buildDir, "osvm-exec")).CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("build osvm-exec: %v\n%s", err, out)
 			return
 		}
 		// The escape battery is a static C program, so that it needs no

@@ -74,6 +74,7 @@ var packagedFiles = []string{
 	"/usr/bin/osvm",
 	"/usr/lib/sysusers.d/osvm.conf",
 	"/usr/lib/tmpfiles.d/osvm.conf",
+	"/usr/libexec/osvm/osvm-exec",
 	"/usr/libexec/osvm/osvm-launch",
 	"/usr/sbin/osvmd",
 	"/usr/share/bash-completion/completions/osvm",
@@ -373,7 +374,7 @@ func TestDebInstallUpgradeRemove(t *testing.T) {
 	if state := e.unitStates("osvm-sleeper.service"); state != "not-found/inactive" {
 		t.Errorf("osvm-sleeper.service is %s after removal, want not-found/inactive", state)
 	}
-	for _, path := range []string{"/usr/sbin/osvmd", "/usr/bin/osvm", "/usr/libexec/osvm/osvm-launch", "/run/systemd/system/osvm-sleeper.service.d"} {
+	for _, path := range []string{"/usr/sbin/osvmd", "/usr/bin/osvm", "/usr/libexec/osvm/osvm-launch", "/usr/libexec/osvm/osvm-exec", "/run/systemd/system/osvm-sleeper.service.d"} {
 		e.mustExist(path, false)
 	}
 	e.mustExist("/etc/osvm/clock.toml.example", true)

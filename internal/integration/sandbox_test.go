@@ -162,6 +162,7 @@ echo read-only > /etc/osvm-escape-ro`)
 				return strings.Contains(out, "DONE") || strings.Contains(out, "UNCONFINED"), out
 			})
 			checkEscapeReport(t, e.output("journalctl", "--no-pager", "-o", "cat", "-u", "osvm-"+name+".service"))
+			checkNoDecline(t, e, "osvm-"+name+".service")
 		})
 
 		// The same plan through osvm-launch alone, outside any unit.
@@ -206,6 +207,7 @@ capabilities = ["CAP_NET_BIND_SERVICE"]
 		{"osvm-binder.service", map[string]string{"CapBnd": "0000000000000400", "CapAmb": "0000000000000000", "CapEff": "0000000000000400", "CapPrm": "0000000000000400"}, false},
 	}
 	for _, tt := range tests {
+		checkExecStage(t, e, tt.unit)
 		pid := e.property(tt.unit, "MainPID")
 		status := e.output("cat", "/proc/"+pid+"/status")
 		field := func(name string) string {
@@ -261,6 +263,29 @@ capabilities = ["CAP_NET_BIND_SERVICE"]
 		if unit == "osvm-plain.service" && score > 1.0 {
 			t.Errorf("%s: exposure %.1f, want at most 1.0", unit, score)
 		}
+	}
+}
+
+// checkExecStage fails t unless the running unit was started by
+// osvm-exec, as osvmd starts every component at level "process" whose
+// sandbox it resolved in advance, and osvm-exec applied the sandbox itself.
+func checkExecStage(t *testing.T, e *env, unit string) {
+	t.Helper()
+	if start := e.property(unit, "ExecStart"); !strings.Contains(start, "path=/usr/libexec/osvm/osvm-exec ") {
+		t.Errorf("%s: ExecStart = %s, want osvm-exec", unit, start)
+	}
+	checkNoDecline(t, e, unit)
+}
+
+// checkNoDecline fails t when osvmd wrote no exec record for the unit's
+// component, which means the unit ran osvm-launch, or when osvm-exec
+// declined the record: it prints the reason to the unit's journal then.
+func checkNoDecline(t *testing.T, e *env, unit string) {
+	t.Helper()
+	component := strings.TrimSuffix(strings.TrimPrefix(unit, "osvm-"), ".service")
+	e.shell("ls /run/osvm/components/" + component + "-????????????????.exec")
+	if j := e.journal(unit); strings.Contains(j, "osvm-exec: ") {
+		t.Errorf("%s: osvm-exec declined its plan:\n%s", unit, j)
 	}
 }
 

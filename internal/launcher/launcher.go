@@ -1,5 +1,6 @@
 // Package launcher finds osvm-launch, the program every component unit
-// runs, for osvmd and for osvm run.
+// runs, for osvmd and for osvm run, and osvm-exec, which starts units at
+// level "process" in its place.
 package launcher
 
 import (
@@ -21,4 +22,16 @@ func Path() string {
 		}
 	}
 	return Packaged
+}
+
+// ExecStage returns the path of osvm-exec beside the osvm-launch at
+// launcherPath, or "" when there is none. osvm-exec executes osvm-launch
+// from its own folder when it declines a plan, so the two must be
+// installed side by side.
+func ExecStage(launcherPath string) string {
+	candidate := filepath.Join(filepath.Dir(launcherPath), "osvm-exec")
+	if _, err := os.Stat(candidate); err != nil {
+		return ""
+	}
+	return candidate
 }

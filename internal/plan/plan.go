@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -132,36 +133,80 @@ func Write(dir string, p *Plan) (string, error) {
 	}
 	data = append(data, '\n')
 	path := filepath.Join(dir, p.FileName())
+	if err := writeFile(path, data); err != nil {
+		return "", fmt.Errorf("write plan of %s: %w", p.Component.Name, err)
+	}
+	return path, nil
+}
 
+// execRecordSuffix ends the name of a plan's exec record, which replaces
+// the plan's ".json".
+const execRecordSuffix = ".exec"
+
+// ExecRecordPath returns the path of the exec record that belongs to the
+// plan at planPath: NAME-HASH.exec beside NAME-HASH.json. osvm-exec reads
+// it there.
+func ExecRecordPath(planPath string) string {
+	return strings.TrimSuffix(planPath, ".json") + execRecordSuffix
+}
+
+// WriteExecRecord stores data, an encoded sandbox.ExecRecord, as the exec
+// record of the plan at planPath.
+func WriteExecRecord(planPath string, data []byte) error {
+	if err := writeFile(ExecRecordPath(planPath), data); err != nil {
+		return fmt.Errorf("write exec record of %s: %w", planPath, err)
+	}
+	return nil
+}
+
+// RemoveExecRecord deletes the exec record of the plan at planPath, if
+// there is one.
+func RemoveExecRecord(planPath string) error {
+	err := os.Remove(ExecRecordPath(planPath))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// PlanFileOfRecord returns the plan file name that the exec record named
+// name belongs to, and false when name is not an exec record's.
+func PlanFileOfRecord(name string) (string, bool) {
+	stem, ok := strings.CutSuffix(name, execRecordSuffix)
+	if !ok {
+		return "", false
+	}
+	return stem + ".json", true
+}
+
+// writeFile stores data at path with mode 0644, unless the file already
+// holds exactly data. It writes a temporary file in the same folder and
+// renames it, so that a reader never sees a half-written file.
+func writeFile(path string, data []byte) error {
 	if existing, err := os.ReadFile(path); err == nil && bytes.Equal(existing, data) {
-		return path, nil
+		return nil
 	}
+	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("create plan folder: %w", err)
+		return err
 	}
-
-	// Write to a temporary name first and rename, so that a launcher never
-	// reads a half-written plan.
 	tmp, err := os.CreateTemp(dir, ".plan-*")
 	if err != nil {
-		return "", fmt.Errorf("write plan of %s: %w", p.Component.Name, err)
+		return err
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
-		return "", fmt.Errorf("write plan of %s: %w", p.Component.Name, err)
+		return err
 	}
 	if err := tmp.Chmod(0o644); err != nil {
 		tmp.Close()
-		return "", fmt.Errorf("write plan of %s: %w", p.Component.Name, err)
+		return err
 	}
 	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("write plan of %s: %w", p.Component.Name, err)
+		return err
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return "", fmt.Errorf("write plan of %s: %w", p.Component.Name, err)
-	}
-	return path, nil
+	return os.Rename(tmp.Name(), path)
 }
 
 // Read loads the plan at path and checks its version and hash.

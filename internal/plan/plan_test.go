@@ -220,3 +220,41 @@ func TestReadRejectsUnknownComponentField(t *testing.T) {
 		t.Errorf("the error %q does not name the unknown field", err)
 	}
 }
+
+func TestExecRecordNames(t *testing.T) {
+	planPath := "/run/osvm/components/web-0123456789abcdef.json"
+	if got, want := ExecRecordPath(planPath), "/run/osvm/components/web-0123456789abcdef.exec"; got != want {
+		t.Errorf("ExecRecordPath(%q) = %q, want %q", planPath, got, want)
+	}
+	if got, ok := PlanFileOfRecord("web-0123456789abcdef.exec"); !ok || got != "web-0123456789abcdef.json" {
+		t.Errorf("PlanFileOfRecord = %q, %v; want the plan's name", got, ok)
+	}
+	if _, ok := PlanFileOfRecord("web-0123456789abcdef.json"); ok {
+		t.Error("PlanFileOfRecord accepts a plan's name")
+	}
+}
+
+func TestWriteExecRecord(t *testing.T) {
+	dir := t.TempDir()
+	planPath := filepath.Join(dir, "web-0123456789abcdef.json")
+	if err := WriteExecRecord(planPath, []byte("record")); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(ExecRecordPath(planPath))
+	if err != nil || string(data) != "record" {
+		t.Fatalf("record file = %q, %v", data, err)
+	}
+	info, err := os.Stat(ExecRecordPath(planPath))
+	if err != nil || info.Mode().Perm() != 0o644 {
+		t.Errorf("record file mode = %v, %v; want 0644", info.Mode(), err)
+	}
+	if err := RemoveExecRecord(planPath); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(ExecRecordPath(planPath)); !os.IsNotExist(err) {
+		t.Errorf("record file still there after RemoveExecRecord: %v", err)
+	}
+	if err := RemoveExecRecord(planPath); err != nil {
+		t.Errorf("RemoveExecRecord of a missing record: %v", err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	ll "github.com/landlock-lsm/go-landlock/landlock/syscall"
 	"golang.org/x/sys/unix"
 )
 
@@ -176,6 +177,18 @@ func MustHaveExecPath(t testing.TB, file string) {
 	t.Helper()
 	if _, err := exec.LookPath(file); err != nil {
 		missing(t, fmt.Sprintf("needs %s (%v)", file, err))
+	}
+}
+
+// MustHaveLandlock skips t unless the kernel's Landlock ABI is at least
+// abi, or fails t in CI.
+func MustHaveLandlock(t testing.TB, abi int) {
+	t.Helper()
+	have, err := ll.LandlockGetABIVersion()
+	if err != nil {
+		missing(t, fmt.Sprintf("needs Landlock ABI %d (Landlock is unavailable: %v)", abi, err))
+	} else if have < abi {
+		missing(t, fmt.Sprintf("needs Landlock ABI %d (the kernel has ABI %d)", abi, have))
 	}
 }
 

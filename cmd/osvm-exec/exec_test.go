@@ -235,6 +235,24 @@ func TestExecStageConfinesCommand(t *testing.T) {
 	}
 }
 
+func TestExecStagePassesEnvironment(t *testing.T) {
+	c := newComponent(t, `echo "A=$A"; echo "stage=${OSVM_LAUNCH_HIDDEN_STAGE-unset}"`, "")
+	c.writeRecord(t, c.record(t))
+
+	cmd := exec.Command(buildStage(t), c.planPath)
+	cmd.Dir = c.dir
+	cmd.Env = []string{"A=1", "OSVM_LAUNCH_HIDDEN_STAGE=1", "PATH=/usr/bin:/bin"}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("osvm-exec: %v\n%s", err, out)
+	}
+	// osvm-launch removes its own marker variable before it executes the
+	// command, and so must osvm-exec.
+	if want := "A=1\nstage=unset\n"; string(out) != want {
+		t.Errorf("output %q, want %q", out, want)
+	}
+}
+
 func TestExecStageKeepsNamedCapabilities(t *testing.T) {
 	if !testenv.HasRoot() {
 		t.Skip("skipping: only root has capabilities to keep")

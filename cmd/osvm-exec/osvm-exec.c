@@ -513,6 +513,23 @@ static void drop_capabilities(const struct record *r)
 	}
 }
 
+/*
+ * remove_launcher_variables deletes from envp, in place, the variable that
+ * marks osvm-launch's second run, which osvm-launch removes before it
+ * executes the command, so that the command sees the same environment
+ * from either launcher.
+ */
+static void remove_launcher_variables(char **envp)
+{
+	static const char marker[] = "OSVM_LAUNCH_HIDDEN_STAGE=";
+	char **out = envp;
+
+	for (; *envp != NULL; envp++)
+		if (strncmp(*envp, marker, sizeof marker - 1) != 0)
+			*out++ = *envp;
+	*out = NULL;
+}
+
 /* read_record reads the exec record of plan into a new buffer, or returns
  * NULL. */
 static unsigned char *read_record(const char *plan, size_t *size)
@@ -620,6 +637,7 @@ int main(int argc, char **argv, char **envp)
 	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program) != 0)
 		fail(&r, "seccomp(SECCOMP_SET_MODE_FILTER): %s", strerror(errno));
 
+	remove_launcher_variables(envp);
 	execve(r.argv[0], r.argv, envp);
 	fprintf(stderr, "osvm-exec: component %s: exec %s: %s\n", r.component, r.argv[0], strerror(errno));
 	return EXIT_NOT_FOUND;

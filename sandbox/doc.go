@@ -15,6 +15,13 @@
 // command, in the order the kernel needs: capabilities, no_new_privs,
 // Landlock, seccomp.
 //
+// NewExecRecord resolves the same policy, for the running kernel's
+// Landlock ABI and the current kind of each path, into an ExecRecord:
+// the data that osvm-exec, a C program, applies in the same order without
+// a Go runtime. The record holds every decision, so osvm-exec checks only
+// that it still holds, and leaves the plan to osvm-launch when it does
+// not.
+//
 // # Privileges
 //
 // None: Landlock and seccomp need only no_new_privs, which Apply sets.

@@ -12,7 +12,7 @@ import (
 
 // sandboxProperties returns the systemd directives that follow from a
 // component's [sandbox] table at isolation level "process". They duplicate
-// part of what osvm-launch applies itself, so the unit stays confined even
+// part of what the launcher applies itself, so the unit stays confined even
 // where the launcher's layer fails, and systemd-analyze security rates the
 // unit by them.
 func sandboxProperties(sb *config.Sandbox) []sddbus.Property {
@@ -39,8 +39,9 @@ func sandboxProperties(sb *config.Sandbox) []sddbus.Property {
 		property("SystemCallFilter", syscallFilter{AllowList: true, Names: []string{"@system-service"}}),
 		property("SystemCallFilter", syscallFilter{AllowList: false, Names: []string{"@privileged", "@resources"}}),
 
-		// osvm-launch sets up Landlock and its own seccomp filter inside
-		// the unit, after systemd's filter is in place; @system-service
+		// The launcher, osvm-exec or osvm-launch, sets up Landlock and its
+		// own seccomp filter inside the unit, after systemd's filter is in
+		// place; @system-service
 		// lacks these calls in systemd 252. Without seccomp(2), libseccomp
 		// falls back to prctl(2) and cannot kill foreign architectures.
 		property("SystemCallFilter", syscallFilter{AllowList: true, Names: launcherSyscalls}),
@@ -48,7 +49,7 @@ func sandboxProperties(sb *config.Sandbox) []sddbus.Property {
 	}
 	if len(sb.ReadWritePaths) > 0 {
 		// ProtectSystem=strict makes every path read-only, below Landlock.
-		// A "-" ignores a missing path here; osvm-launch then reports it.
+		// A "-" ignores a missing path here; the launcher then reports it.
 		var paths []string
 		for _, p := range sb.ReadWritePaths {
 			paths = append(paths, "-"+p)
@@ -67,7 +68,8 @@ func sandboxProperties(sb *config.Sandbox) []sddbus.Property {
 	return append(props, networkProperties(sb.Network)...)
 }
 
-// launcherSyscalls are the calls osvm-launch needs beyond @system-service.
+// launcherSyscalls are the calls osvm-exec and osvm-launch need beyond
+// @system-service.
 var launcherSyscalls = []string{"landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self", "seccomp"}
 
 // syscallFilter is the D-Bus form (bas) of SystemCallFilter= and

@@ -28,11 +28,13 @@ var (
 	buildErr  error
 )
 
-// TestMain removes the build folder after the tests.
+// TestMain removes the build folders after the tests.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
+	for _, dir := range []string{buildDir, launcherDir} {
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
 	}
 	os.Exit(code)
 }

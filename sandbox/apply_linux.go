@@ -67,19 +67,28 @@ func Confine(landlock *LandlockPolicy, keep []string) error {
 }
 
 // dropCapabilities removes every capability not in keep from the calling
-// thread's bounding set and clears its ambient set. Both are attributes of
-// the thread, and only the thread that calls execve(2) passes them on, so
-// the caller must hold its OS thread locked until then. Without
-// CAP_SETPCAP (a process not run by root) the bounding set cannot change,
-// but such a process cannot gain capabilities either once no_new_privs is
-// set, so it is left alone.
+// thread's ambient and bounding sets. A kept capability stays in the
+// ambient set, where the unit's AmbientCapabilities= put it for a user
+// other than root. Both sets are attributes of the thread, and only the
+// thread that calls execve(2) passes them on, so the caller must hold its
+// OS thread locked until then. Without CAP_SETPCAP (a process not run by
+// root) the bounding set cannot change, but such a process cannot gain
+// capabilities either once no_new_privs is set, so it is left alone.
 func dropCapabilities(keep []string) error {
 	keepMask, err := capabilitySet(keep)
 	if err != nil {
 		return err
 	}
-	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
-		return fmt.Errorf("prctl(PR_CAP_AMBIENT_CLEAR_ALL): %w", err)
+	for v := 0; v <= unix.CAP_LAST_CAP; v++ {
+		// PR_CAP_AMBIENT_IS_SET fails with EINVAL for a capability the
+		// running kernel does not know.
+		inSet, err := unix.PrctlRetInt(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_IS_SET, uintptr(v), 0, 0)
+		if err != nil || inSet == 0 || keepMask&(1<<v) != 0 {
+			continue
+		}
+		if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_LOWER, uintptr(v), 0, 0); err != nil {
+			return fmt.Errorf("prctl(PR_CAP_AMBIENT_LOWER, %s): %w", capabilityName(cap.Value(v)), err)
+		}
 	}
 	if !hasEffective(unix.CAP_SETPCAP) {
 		return nil

@@ -14,7 +14,7 @@ import (
 
 // execRecordMagic starts every exec record. Its last two digits are the
 // layout's version, which osvm-exec checks.
-const execRecordMagic = "OSVMEX01"
+const execRecordMagic = "OSVMEX02"
 
 // RuleKind says what an ExecRule attaches to.
 type RuleKind uint8
@@ -48,6 +48,11 @@ type ExecRule struct {
 type ExecRecord struct {
 	Component, Source string
 
+	// KernelABI is the Landlock ABI the kernel reported when the record
+	// was made (KernelLandlock.Reported). osvm-exec declines the record on
+	// a kernel that reports another.
+	KernelABI int
+
 	// LandlockABI is the ABI the handled rights belong to.
 	LandlockABI int
 
@@ -73,14 +78,14 @@ type ExecRecord struct {
 	SeccompProgram []byte
 }
 
-// NewExecRecord returns the exec record of plan p for a kernel with
-// Landlock ABI abi. isDir reports whether a path is a folder, as stat(2)
+// NewExecRecord returns the exec record of plan p for a kernel that offers
+// kernel of Landlock. isDir reports whether a path is a folder, as stat(2)
 // finds it now. It returns nil, with no error, for a plan that osvm-launch
 // must run itself: a level other than "process", a plan without recorded
 // startup paths or seccomp program, a "best-effort" Landlock policy (go-landlock
 // then chooses what to apply), or a kernel whose ABI the policy rejects,
 // so that osvm-launch reports that error.
-func NewExecRecord(p *plan.Plan, abi int, isDir func(path string) (bool, error)) (*ExecRecord, error) {
+func NewExecRecord(p *plan.Plan, kernel KernelLandlock, isDir func(path string) (bool, error)) (*ExecRecord, error) {
 	if p.Level != config.IsolationProcess || p.Startup == nil || len(p.SeccompProgram) == 0 {
 		return nil, nil
 	}
@@ -89,7 +94,7 @@ func NewExecRecord(p *plan.Plan, abi int, isDir func(path string) (bool, error))
 		return nil, err
 	}
 	policy := LandlockFor(&p.Component.Sandbox, startup)
-	if !policy.Required || policy.CheckABI(abi) != nil {
+	if !policy.Required || policy.CheckABI(kernel.ABI) != nil {
 		return nil, nil
 	}
 	keep, err := capabilitySet(p.Component.Sandbox.Capabilities)
@@ -99,11 +104,12 @@ func NewExecRecord(p *plan.Plan, abi int, isDir func(path string) (bool, error))
 
 	// The same configuration and rights as restrictThreadLandlock asks
 	// go-landlock for.
-	abi = min(abi, maxKnownABI)
+	abi := min(kernel.ABI, maxKnownABI)
 	cfg := abiConfig(abi)
 	r := &ExecRecord{
 		Component:        p.Component.Name,
 		Source:           p.Source,
+		KernelABI:        kernel.Reported,
 		LandlockABI:      abi,
 		HandledFS:        uint64(cfg.HandledAccessFS),
 		HandledNet:       uint64(cfg.HandledAccessNet),
@@ -157,6 +163,7 @@ func (r *ExecRecord) MarshalBinary() ([]byte, error) {
 	b = appendString(b, r.Component)
 	b = appendString(b, r.Source)
 
+	b = binary.LittleEndian.AppendUint32(b, uint32(r.KernelABI))
 	b = binary.LittleEndian.AppendUint32(b, uint32(r.LandlockABI))
 	b = binary.LittleEndian.AppendUint64(b, r.HandledFS)
 	b = binary.LittleEndian.AppendUint64(b, r.HandledNet)

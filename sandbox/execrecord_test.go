@@ -53,7 +53,7 @@ func TestNewExecRecordRules(t *testing.T) {
 		ConnectPorts:   []uint16{5432},
 		Capabilities:   []string{"CAP_NET_BIND_SERVICE"},
 	})
-	r, err := NewExecRecord(p, 6, webPaths)
+	r, err := NewExecRecord(p, KernelLandlock{Reported: 6, ABI: 6}, webPaths)
 	if err != nil || r == nil {
 		t.Fatalf("NewExecRecord = %v, %v", r, err)
 	}
@@ -98,12 +98,12 @@ func TestNewExecRecordRules(t *testing.T) {
 }
 
 func TestNewExecRecordCapsABI(t *testing.T) {
-	r, err := NewExecRecord(recordPlan(t, config.Sandbox{}), maxKnownABI+3, webPaths)
+	r, err := NewExecRecord(recordPlan(t, config.Sandbox{}), KernelLandlock{Reported: maxKnownABI + 3, ABI: maxKnownABI + 3}, webPaths)
 	if err != nil || r == nil {
 		t.Fatalf("NewExecRecord = %v, %v", r, err)
 	}
-	if r.LandlockABI != maxKnownABI {
-		t.Errorf("LandlockABI = %d on a kernel with ABI %d, want %d, the newest this package knows", r.LandlockABI, maxKnownABI+3, maxKnownABI)
+	if r.LandlockABI != maxKnownABI || r.KernelABI != maxKnownABI+3 {
+		t.Errorf("LandlockABI = %d, KernelABI = %d on a kernel with ABI %d; want %d, the newest this package knows, and the kernel's", r.LandlockABI, r.KernelABI, maxKnownABI+3, maxKnownABI)
 	}
 }
 
@@ -128,7 +128,7 @@ func TestNewExecRecordLeavesToLauncher(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := recordPlan(t, config.Sandbox{})
 			tt.change(p)
-			r, err := NewExecRecord(p, tt.abi, webPaths)
+			r, err := NewExecRecord(p, KernelLandlock{Reported: tt.abi, ABI: tt.abi}, webPaths)
 			if err != nil || r != nil {
 				t.Errorf("NewExecRecord = %+v, %v; want no record and no error", r, err)
 			}
@@ -138,7 +138,7 @@ func TestNewExecRecordLeavesToLauncher(t *testing.T) {
 
 func TestNewExecRecordMissingPath(t *testing.T) {
 	p := recordPlan(t, config.Sandbox{ReadOnlyPaths: []string{"/srv/missing"}})
-	_, err := NewExecRecord(p, 7, webPaths)
+	_, err := NewExecRecord(p, KernelLandlock{Reported: 7, ABI: 7}, webPaths)
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("NewExecRecord with a missing path: %v, want fs.ErrNotExist", err)
 	}
@@ -148,6 +148,7 @@ func TestExecRecordMarshalBinary(t *testing.T) {
 	r := &ExecRecord{
 		Component:      "web",
 		Source:         "",
+		KernelABI:      7,
 		LandlockABI:    6,
 		HandledFS:      0xffff,
 		Rules:          []ExecRule{{Kind: RuleDir, Path: "/srv", Allowed: 1}, {Kind: RulePort, Port: 80, Allowed: 1}},
@@ -160,9 +161,10 @@ func TestExecRecordMarshalBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	var want []byte
-	want = append(want, "OSVMEX01"...)
+	want = append(want, "OSVMEX02"...)
 	want = appendString(want, "web")
 	want = appendString(want, "")
+	want = binary.LittleEndian.AppendUint32(want, 7)
 	want = binary.LittleEndian.AppendUint32(want, 6)
 	want = binary.LittleEndian.AppendUint64(want, 0xffff)
 	want = binary.LittleEndian.AppendUint64(want, 0)

@@ -12,14 +12,51 @@ import (
 // maxKnownABI is the newest Landlock ABI whose rights this package grants.
 const maxKnownABI = 7
 
-// LandlockABI returns the kernel's Landlock ABI version, or 0 when the
-// kernel has no Landlock or it is disabled.
-func LandlockABI() int {
-	abi, err := ll.LandlockGetABIVersion()
-	if err != nil {
-		return 0
+// KernelLandlock is what the running kernel offers of Landlock.
+type KernelLandlock struct {
+	// Reported is the ABI version the kernel reports
+	// (landlock_create_ruleset(2) with LANDLOCK_CREATE_RULESET_VERSION),
+	// 0 when it has no Landlock or it is disabled.
+	Reported int
+
+	// ABI is the version this package builds rulesets for: Reported, or
+	// lower where go-landlock refuses the rights of Reported on this
+	// kernel. go-landlock v0.11 counts a kernel that reports ABI 6 or
+	// later as ABI 5 unless the kernel also reports the fix for Landlock
+	// erratum 2.
+	ABI int
+}
+
+// DetectLandlock returns what the running kernel offers of Landlock.
+func DetectLandlock() KernelLandlock {
+	reported, err := ll.LandlockGetABIVersion()
+	if err != nil || reported <= 0 {
+		return KernelLandlock{}
 	}
-	return abi
+	newest := min(reported, maxKnownABI)
+	for abi := newest; abi >= 1; abi-- {
+		fd, _, err := abiConfig(abi).NewRulesetFD()
+		if err != nil {
+			continue
+		}
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		if abi == newest {
+			// A kernel newer than this package keeps its own number, so
+			// that a component's landlock_min_abi compares with it.
+			return KernelLandlock{Reported: reported, ABI: reported}
+		}
+		return KernelLandlock{Reported: reported, ABI: abi}
+	}
+	return KernelLandlock{Reported: reported}
+}
+
+// LandlockABI returns the Landlock ABI version this package builds
+// rulesets for on the running kernel (KernelLandlock.ABI), or 0 without
+// Landlock.
+func LandlockABI() int {
+	return DetectLandlock().ABI
 }
 
 // ApplyLandlock restricts the calling process, all its threads and every

@@ -106,6 +106,9 @@ func (s *Supervisor) startUnit(ctx context.Context, p *plan.Plan) error {
 	if err := sandbox.CompilePlan(p); err != nil {
 		return err
 	}
+	// The unit keeps systemd's IgnoreSIGPIPE=yes, which osvm-launch must
+	// restore after its Go runtime replaced it.
+	p.IgnoreSIGPIPE = true
 	path, err := plan.Write(s.cfg.PlanDir, p)
 	if err != nil {
 		return err
@@ -124,6 +127,7 @@ func (s *Supervisor) startUnit(ctx context.Context, p *plan.Plan) error {
 	if _, err := s.systemd.StartTransientUnitContext(ctx, u.Name, "fail", u.Properties, ch); err != nil {
 		// No unit uses the plan, so a later reconciliation tries again.
 		os.Remove(path)
+		plan.RemoveExecRecord(path)
 		return fmt.Errorf("start transient unit %s: %w", u.Name, err)
 	}
 	return s.waitJob(ctx, ch, "start", u.Name)
@@ -138,7 +142,7 @@ func (s *Supervisor) writeExecRecord(p *plan.Plan, planPath string) string {
 	if s.cfg.ExecStage == "" {
 		return s.cfg.Launcher
 	}
-	record, err := sandbox.NewExecRecord(p, sandbox.LandlockABI(), isDir)
+	record, err := sandbox.NewExecRecord(p, sandbox.DetectLandlock(), isDir)
 	if err == nil && record != nil {
 		var data []byte
 		if data, err = record.MarshalBinary(); err == nil {

@@ -27,7 +27,6 @@ func sandboxProperties(sb *config.Sandbox) []sddbus.Property {
 		property("RestrictRealtime", true),
 		property("RemoveIPC", true),
 		property("KeyringMode", "private"),
-		property("PrivateUsers", true),
 		property("UMask", uint32(0o077)),
 		property("DevicePolicy", "closed"),
 
@@ -46,6 +45,14 @@ func sandboxProperties(sb *config.Sandbox) []sddbus.Property {
 		// falls back to prctl(2) and cannot kill foreign architectures.
 		property("SystemCallFilter", syscallFilter{AllowList: true, Names: launcherSyscalls}),
 		property("SystemCallErrorNumber", int32(syscall.EPERM)),
+	}
+	if len(sb.Capabilities) == 0 {
+		// PrivateUsers= runs the command in a user namespace of its own,
+		// and a capability there acts only on resources that namespace
+		// owns (user_namespaces(7)): a kept CAP_NET_BIND_SERVICE could not
+		// bind a port below 1024 in the host's network namespace. So a
+		// component that keeps capabilities runs without it.
+		props = append(props, property("PrivateUsers", true))
 	}
 	if len(sb.ReadWritePaths) > 0 {
 		// ProtectSystem=strict makes every path read-only, below Landlock.

@@ -379,3 +379,21 @@ func TestContainerTasksMax(t *testing.T) {
 		t.Error("TasksMax set although the component sets no limit")
 	}
 }
+
+// TestPrivateUsersOnlyWithoutCapabilities checks that a component that
+// keeps capabilities runs in the host's user namespace, where they act on
+// the host's resources.
+func TestPrivateUsersOnlyWithoutCapabilities(t *testing.T) {
+	_, props := newUnit(t, "isolation = \"process\"\nexec.command = [\"/bin/true\"]\n")
+	if got, ok := props["PrivateUsers"]; !ok || got.Value() != true {
+		t.Errorf("without capabilities: PrivateUsers = %v, want true", got)
+	}
+
+	_, props = newUnit(t, "isolation = \"process\"\nexec.command = [\"/bin/true\"]\n[sandbox]\ncapabilities = [\"CAP_NET_BIND_SERVICE\"]\n")
+	if got, ok := props["PrivateUsers"]; ok {
+		t.Errorf("with capabilities: PrivateUsers = %v, want it unset", got)
+	}
+	if got := props["AmbientCapabilities"].Value(); got != uint64(1<<10) {
+		t.Errorf("with capabilities: AmbientCapabilities = %#v, want CAP_NET_BIND_SERVICE (1<<10)", got)
+	}
+}

@@ -34,9 +34,9 @@ func layoutOf(t *testing.T, data []byte) recordLayout {
 	}
 	str := func() { at += u32() }
 
-	str() // component
-	str() // source
-	at += 4 + 3*8
+	str()           // component
+	str()           // source
+	at += 2*4 + 3*8 // Landlock ABIs and the ruleset's attributes
 	for range u32() {
 		kind := sandbox.RuleKind(data[at])
 		at += 1 + 8

@@ -58,7 +58,7 @@ enum {
 };
 
 /* The record's first eight bytes; the last digit is its format version. */
-static const char record_magic[8] = "OSVMEX01";
+static const char record_magic[8] = "OSVMEX02";
 
 /* A record larger than this is not one osvmd wrote. */
 #define MAX_RECORD_SIZE (4 << 20)
@@ -198,7 +198,7 @@ struct file_state {
 
 struct record {
 	char *component, *source;
-	uint32_t landlock_abi;
+	uint32_t kernel_abi, landlock_abi;
 	struct ruleset_attr handled;
 	uint32_t nrules;
 	struct rule *rules;
@@ -231,6 +231,7 @@ static int parse_record(const unsigned char *data, size_t size, struct record *r
 	r->component = get_string(&c);
 	r->source = get_string(&c);
 
+	r->kernel_abi = get_u32(&c);
 	r->landlock_abi = get_u32(&c);
 	r->handled.handled_access_fs = get_u64(&c);
 	r->handled.handled_access_net = get_u64(&c);
@@ -470,6 +471,22 @@ static void fail(const struct record *r, const char *format, ...)
 	exit(EXIT_SANDBOX);
 }
 
+/*
+ * exec_failed reports a failed execve(2) of the command with the words
+ * osvm-launch uses, which are Go's: error strings start in lower case.
+ */
+static void exec_failed(const struct record *r, int err)
+{
+	char message[256];
+
+	snprintf(message, sizeof message, "%s", strerror(err));
+	if (message[0] >= 'A' && message[0] <= 'Z')
+		message[0] += 'a' - 'A';
+	fprintf(stderr, "osvm-exec: component %s: exec %s: %s\n", r->component, r->argv[0], message);
+	if (err == ENOENT)
+		fprintf(stderr, "osvm-exec: install %s or correct exec.command in %s\n", r->argv[0], r->source);
+}
+
 /* has_effective returns whether the process has capability c in its
  * effective set (capget(2)). */
 static int has_effective(int c)
@@ -483,25 +500,34 @@ static int has_effective(int c)
 }
 
 /*
- * drop_capabilities empties the ambient set and removes from the bounding
- * set every capability the record does not keep, so that execve(2) grants
- * no other capability even to uid 0 (capabilities(7), "Transformation of
- * capabilities during execve()"). Without CAP_SETPCAP the bounding set
- * cannot change, and no_new_privs keeps such a process from gaining
- * capabilities anyway.
+ * drop_capabilities removes from the ambient and the bounding set every
+ * capability the record does not keep, so that execve(2) grants no other
+ * capability even to uid 0 (capabilities(7), "Transformation of
+ * capabilities during execve()"). A kept capability stays in the ambient
+ * set, where the unit's AmbientCapabilities= put it for a user other than
+ * root. Without CAP_SETPCAP the bounding set cannot change, and
+ * no_new_privs keeps such a process from gaining capabilities anyway.
  */
 static void drop_capabilities(const struct record *r)
 {
 	int c;
 
-	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0)
-		fail(r, "prctl(PR_CAP_AMBIENT_CLEAR_ALL): %s", strerror(errno));
+	/* PR_CAP_AMBIENT_IS_SET, like PR_CAPBSET_READ below, fails with
+	 * EINVAL past the kernel's last capability. */
+	for (c = 0; c < 64; c++) {
+		int in_set = prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, c, 0, 0);
+		if (in_set < 0)
+			break;
+		if (in_set == 0 || (r->keep_capabilities >> c) & 1)
+			continue;
+		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_LOWER, c, 0, 0) != 0)
+			fail(r, "prctl(PR_CAP_AMBIENT_LOWER, %d): %s", c, strerror(errno));
+	}
 	if (!has_effective(CAP_SETPCAP))
 		return;
 
-	/* PR_CAPBSET_READ fails with EINVAL past the kernel's last
-	 * capability. Each PR_CAPBSET_DROP commits new credentials, so a
-	 * capability the bounding set lacks is not dropped again. */
+	/* Each PR_CAPBSET_DROP commits new credentials, so a capability the
+	 * bounding set lacks is not dropped again. */
 	for (c = 0; c < 64; c++) {
 		int in_set = prctl(PR_CAPBSET_READ, c, 0, 0, 0);
 		if (in_set < 0)
@@ -598,16 +624,23 @@ int main(int argc, char **argv, char **envp)
 		set_reason("invalid exec record");
 		goto decline;
 	}
+	/* osvm-launch refuses a plan that is gone, and so must this stage. */
+	if (stat(argv[1], &st) != 0) {
+		set_reason("%s", strerror(errno));
+		goto decline;
+	}
 	if (stat(r.argv[0], &st) != 0) {
 		set_reason("%s: %s", r.argv[0], strerror(errno));
 		goto decline;
 	}
 	if (!startup_unchanged(&r) || control_socket_reachable(&r))
 		goto decline;
+	/* osvm-launch would build the ruleset for the running kernel, so a
+	 * record made on a kernel with another ABI no longer applies. */
 	abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION_FLAG);
-	if (abi < 0 || (uint32_t)abi < r.landlock_abi) {
-		set_reason("the kernel's Landlock ABI is %d, and the record is for ABI %u", abi < 0 ? 0 : abi,
-			   r.landlock_abi);
+	if (abi < 0 || (uint32_t)abi != r.kernel_abi) {
+		set_reason("the kernel's Landlock ABI is %d, and the record was made with ABI %u", abi < 0 ? 0 : abi,
+			   r.kernel_abi);
 		goto decline;
 	}
 	ruleset = build_ruleset(&r);
@@ -639,7 +672,7 @@ int main(int argc, char **argv, char **envp)
 
 	remove_launcher_variables(envp);
 	execve(r.argv[0], r.argv, envp);
-	fprintf(stderr, "osvm-exec: component %s: exec %s: %s\n", r.component, r.argv[0], strerror(errno));
+	exec_failed(&r, errno);
 	return EXIT_NOT_FOUND;
 
 decline:

@@ -125,6 +125,10 @@ func confine(p *plan.Plan, reachable []string) error {
 // launch replaces the process with the component's command and returns an
 // exit status only when that fails.
 func launch(p *plan.Plan) int {
+	if p.IgnoreSIGPIPE {
+		// execve(2) keeps an ignored signal ignored (signal(7)).
+		signal.Ignore(syscall.SIGPIPE)
+	}
 	command := p.Component.Exec.Command
 	err := syscall.Exec(command[0], command, os.Environ())
 	return execFailed(p, err)

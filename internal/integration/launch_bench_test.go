@@ -103,7 +103,7 @@ func milliseconds(d time.Duration) float64 { return float64(d.Microseconds()) / 
 // osvmd does.
 func writeExecRecord(t testing.TB, p *plan.Plan, planPath string) {
 	t.Helper()
-	record, err := sandbox.NewExecRecord(p, sandbox.LandlockABI(), func(path string) (bool, error) {
+	record, err := sandbox.NewExecRecord(p, sandbox.DetectLandlock(), func(path string) (bool, error) {
 		info, err := os.Stat(path)
 		return err == nil && info.IsDir(), err
 	})

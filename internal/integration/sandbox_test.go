@@ -198,13 +198,16 @@ capabilities = ["CAP_NET_BIND_SERVICE"]
 
 	// CAP_NET_BIND_SERVICE is bit 10. Root gets named capabilities through
 	// the bounding set; the ambient set matters only for other users.
+	// A component that keeps capabilities stays in the host's user
+	// namespace, where they act on the host's network.
 	tests := []struct {
 		unit       string
 		sets       map[string]string // capability sets as /proc prints them
 		ownNetwork bool
+		ownUsers   bool
 	}{
-		{"osvm-plain.service", map[string]string{"CapBnd": "0000000000000000", "CapAmb": "0000000000000000", "CapEff": "0000000000000000", "CapPrm": "0000000000000000"}, true},
-		{"osvm-binder.service", map[string]string{"CapBnd": "0000000000000400", "CapAmb": "0000000000000000", "CapEff": "0000000000000400", "CapPrm": "0000000000000400"}, false},
+		{"osvm-plain.service", map[string]string{"CapBnd": "0000000000000000", "CapAmb": "0000000000000000", "CapEff": "0000000000000000", "CapPrm": "0000000000000000"}, true, true},
+		{"osvm-binder.service", map[string]string{"CapBnd": "0000000000000400", "CapAmb": "0000000000000400", "CapEff": "0000000000000400", "CapPrm": "0000000000000400"}, false, false},
 	}
 	for _, tt := range tests {
 		checkExecStage(t, e, tt.unit)
@@ -241,8 +244,8 @@ capabilities = ["CAP_NET_BIND_SERVICE"]
 		if (unitNS[1] != initNS[1]) != tt.ownNetwork {
 			t.Errorf("%s: own network namespace = %v, want %v", tt.unit, unitNS[1] != initNS[1], tt.ownNetwork)
 		}
-		if unitNS[2] == initNS[2] {
-			t.Errorf("%s shares PID 1's user namespace (PrivateUsers=yes expected)", tt.unit)
+		if (unitNS[2] != initNS[2]) != tt.ownUsers {
+			t.Errorf("%s: own user namespace = %v, want %v", tt.unit, unitNS[2] != initNS[2], tt.ownUsers)
 		}
 		if unitNS[3] != initNS[3] {
 			t.Errorf("%s has its own PID namespace, which isolation level process does not ask for", tt.unit)

@@ -54,6 +54,13 @@ type Plan struct {
 	// files, so Hash leaves them out. Nil means osvm-launch searches at
 	// start.
 	Startup *Startup `json:"startup,omitempty"`
+
+	// IgnoreSIGPIPE starts the command with SIGPIPE ignored, as systemd
+	// starts a service with IgnoreSIGPIPE=yes, its default. osvm-launch's
+	// Go runtime replaces the disposition it inherited, so it sets it
+	// again before it executes the command. osvmd sets it for the units
+	// it starts; it follows from the unit, so Hash leaves it out.
+	IgnoreSIGPIPE bool `json:"ignore_sigpipe,omitempty"`
 }
 
 // Startup is the result of sandbox.StartupPaths for a plan's command and

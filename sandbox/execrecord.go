@@ -16,7 +16,7 @@ import (
 // layout's version, which osvm-exec checks.
 const execRecordMagic = "OSVMEX02"
 
-// RuleKind says what an ExecRule attaches to.
+// RuleKind is the kind of object an ExecRule attaches to.
 type RuleKind uint8
 
 // The rule kinds, numbered as osvm-exec reads them.
@@ -81,10 +81,11 @@ type ExecRecord struct {
 // NewExecRecord returns the exec record of plan p for a kernel that offers
 // kernel of Landlock. isDir reports whether a path is a folder, as stat(2)
 // finds it now. It returns nil, with no error, for a plan that osvm-launch
-// must run itself: a level other than "process", a plan without recorded
-// startup paths or seccomp program, a "best-effort" Landlock policy (go-landlock
-// then chooses what to apply), or a kernel whose ABI the policy rejects,
-// so that osvm-launch reports that error.
+// must run itself. Such plans are at a level other than "process", lack
+// recorded startup paths or a seccomp program, or have a "best-effort"
+// Landlock policy, for which go-landlock chooses what to apply. A kernel
+// whose ABI the policy rejects gets no record either, so that osvm-launch
+// reports that error.
 func NewExecRecord(p *plan.Plan, kernel KernelLandlock, isDir func(path string) (bool, error)) (*ExecRecord, error) {
 	if p.Level != config.IsolationProcess || p.Startup == nil || len(p.SeccompProgram) == 0 {
 		return nil, nil
@@ -102,8 +103,8 @@ func NewExecRecord(p *plan.Plan, kernel KernelLandlock, isDir func(path string) 
 		return nil, err
 	}
 
-	// The same configuration and rights as restrictThreadLandlock asks
-	// go-landlock for.
+	// The same configuration and rights that restrictThreadLandlock
+	// passes to go-landlock.
 	abi := min(kernel.ABI, maxKnownABI)
 	cfg := abiConfig(abi)
 	r := &ExecRecord{
@@ -155,9 +156,9 @@ func parseStartupPaths(startup *plan.Startup) ([]PathRule, error) {
 }
 
 // MarshalBinary encodes r in the layout osvm-exec reads: the magic, then
-// the fields in the order of the struct, integers little-endian, strings
-// as a 32-bit length and their bytes, lists and maps (sorted by key) as a
-// 32-bit count and their entries.
+// the fields in the order of the struct. Integers are little-endian.
+// Strings are a 32-bit length and their bytes, and lists and maps (sorted
+// by key) a 32-bit count and their entries.
 func (r *ExecRecord) MarshalBinary() ([]byte, error) {
 	b := []byte(execRecordMagic)
 	b = appendString(b, r.Component)

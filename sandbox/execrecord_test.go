@@ -160,6 +160,7 @@ func TestExecRecordMarshalBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+
 	var want []byte
 	want = append(want, "OSVMEX02"...)
 	want = appendString(want, "web")

@@ -12,7 +12,7 @@ import (
 // maxKnownABI is the newest Landlock ABI whose rights this package grants.
 const maxKnownABI = 7
 
-// KernelLandlock is what the running kernel offers of Landlock.
+// KernelLandlock is the Landlock support of the running kernel.
 type KernelLandlock struct {
 	// Reported is the ABI version the kernel reports
 	// (landlock_create_ruleset(2) with LANDLOCK_CREATE_RULESET_VERSION),
@@ -27,7 +27,7 @@ type KernelLandlock struct {
 	ABI int
 }
 
-// DetectLandlock returns what the running kernel offers of Landlock.
+// DetectLandlock returns the Landlock support of the running kernel.
 func DetectLandlock() KernelLandlock {
 	reported, err := ll.LandlockGetABIVersion()
 	if err != nil || reported <= 0 {

@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// fakeLauncher stands in for osvm-launch beside osvm-exec. It shows that
+// fakeLauncher replaces osvm-launch beside osvm-exec. Its output shows that
 // osvm-exec declined, and whether it had changed the process by then.
 const fakeLauncher = `#!/bin/sh
 echo "osvm-launch $*"
@@ -99,6 +99,7 @@ func newComponent(t *testing.T, script, extra string) *component {
 	if err := os.WriteFile(filepath.Join(dir, "ro", "file"), []byte("read-only\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+
 	source := filepath.Join(dir, "web.toml")
 	text := "isolation = \"process\"\n" +
 		"[exec]\ncommand = [\"/bin/sh\", \"-c\", '''" + script + "'''" + "]\n" +
@@ -108,6 +109,7 @@ func newComponent(t *testing.T, script, extra string) *component {
 	if err != nil {
 		t.Fatalf("config.Parse:\n%s\n%v", text, err)
 	}
+
 	p, err := plan.New(c, config.IsolationProcess, source)
 	if err != nil {
 		t.Fatal(err)
@@ -119,6 +121,7 @@ func newComponent(t *testing.T, script, extra string) *component {
 		t.Fatal("CompilePlan recorded no startup paths for /bin/sh")
 	}
 	p.IgnoreSIGPIPE = true // as osvmd writes plans
+
 	planPath, err := plan.Write(filepath.Join(dir, "plans"), p)
 	if err != nil {
 		t.Fatal(err)

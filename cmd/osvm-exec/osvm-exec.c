@@ -12,13 +12,14 @@
  *
  * osvm-exec decides nothing. osvmd chose every Landlock right, the
  * capabilities to keep and the seccomp program (package sandbox,
- * ExecRecord). When the record is missing or malformed, when a file that
- * decided the startup paths changed, when a rule's path changed kind or is
- * gone, when the kernel's Landlock ABI is older than the record's, or when
- * PID 1's control sockets are reachable, osvm-exec declines before it has
- * changed anything: it prints the reason on standard error and executes
- * osvm-launch from its own folder with the same plan, and osvm-launch does
- * the whole work itself and reports any error.
+ * ExecRecord). osvm-exec declines a record that no longer applies: one
+ * that is missing or malformed, a changed file that decided the startup
+ * paths, a rule's path that is gone or changed kind, or a kernel that
+ * reports another Landlock ABI. It also declines when PID 1's control
+ * sockets are reachable. It declines before it has changed anything: it
+ * prints the reason on standard error and executes osvm-launch from its
+ * own folder with the same plan, which then does the whole work itself and
+ * reports any error.
  *
  * Once it starts to confine itself, nothing is undone and nothing
  * declines: a failure exits with status 3, and a failed execve(2) of the
@@ -541,9 +542,9 @@ static void drop_capabilities(const struct record *r)
 
 /*
  * remove_launcher_variables deletes from envp, in place, the variable that
- * marks osvm-launch's second run, which osvm-launch removes before it
- * executes the command, so that the command sees the same environment
- * from either launcher.
+ * marks osvm-launch's second run. osvm-launch removes it before it executes
+ * the command, so the command gets the same environment from either
+ * launcher.
  */
 static void remove_launcher_variables(char **envp)
 {

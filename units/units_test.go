@@ -234,6 +234,14 @@ image = "/var/lib/osvm/images/hello"
 	if got := props["MemoryMax"].Value(); got != uint64(64<<20+MonitorMemory) {
 		t.Errorf("MemoryMax = %v, want the default guest memory plus MonitorMemory", got)
 	}
+	if got := props["Environment"].Value(); !reflect.DeepEqual(got, []string{"GOMAXPROCS=1"}) {
+		t.Errorf("Environment = %#v, want GOMAXPROCS=1 for one vCPU", got)
+	}
+
+	_, props = newUnit(t, "isolation = \"unikernel\"\n[unikernel]\nimage = \"/var/lib/osvm/images/hello\"\ncpus = 4\n")
+	if got := props["Environment"].Value(); !reflect.DeepEqual(got, []string{"GOMAXPROCS=4"}) {
+		t.Errorf("with 4 vCPUs: Environment = %#v, want GOMAXPROCS=4", got)
+	}
 }
 
 func TestContainerProperties(t *testing.T) {

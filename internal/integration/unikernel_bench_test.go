@@ -17,6 +17,7 @@ import (
 	"github.com/osvm-project/osvm/internal/plan"
 	"github.com/osvm-project/osvm/internal/testenv"
 	"github.com/osvm-project/osvm/internal/testguest"
+	"github.com/osvm-project/osvm/units"
 )
 
 // guestMemory is the guest size of the unikernel benchmarks.
@@ -67,6 +68,25 @@ memory = "32MiB"
 	return path
 }
 
+// unitEnvironment returns this process's environment with the
+// Environment= of the unit that osvmd would start for the plan at
+// planPath, so that a launcher run by a benchmark gets the settings it
+// gets in a unit.
+func unitEnvironment(b *testing.B, planPath, launcher string) []string {
+	b.Helper()
+	p, err := plan.Read(planPath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	env := os.Environ()
+	for _, prop := range units.New(p, planPath, launcher).Properties {
+		if prop.Name == "Environment" {
+			env = append(env, prop.Value.Value().([]string)...)
+		}
+	}
+	return env
+}
+
 // BenchmarkUnikernelBoot runs the test kernel through osvm-launch, from
 // exec to the guest's exit hypercall, and reports the median. make bench
 // runs it with -benchtime 20x.
@@ -75,8 +95,10 @@ func BenchmarkUnikernelBoot(b *testing.B) {
 	planPath := unikernelPlan(b, "exit=0")
 	var times []time.Duration
 	for b.Loop() {
+		cmd := exec.Command(launcher, planPath)
+		cmd.Env = unitEnvironment(b, planPath, launcher)
 		start := time.Now()
-		if out, err := exec.Command(launcher, planPath).CombinedOutput(); err != nil {
+		if out, err := cmd.CombinedOutput(); err != nil {
 			b.Fatalf("osvm-launch: %v\n%s", err, out)
 		}
 		times = append(times, time.Since(start))
@@ -114,6 +136,7 @@ func BenchmarkMonitorMemory(b *testing.B) {
 	var runs []monitorMemory
 	for b.Loop() {
 		cmd := exec.Command(launcher, planPath)
+		cmd.Env = unitEnvironment(b, planPath, launcher)
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)
 		}

@@ -6,8 +6,11 @@ import (
 	"runtime"
 	"strings"
 
+	"unsafe"
+
 	"golang.org/x/sys/unix"
 	"kernel.org/pub/linux/libs/security/libcap/cap"
+	"kernel.org/pub/linux/libs/security/libcap/psx"
 )
 
 // Apply confines the calling thread to the Landlock policy and the seccomp
@@ -53,15 +56,41 @@ func Apply(landlock *LandlockPolicy, seccompProgram []byte, keep []string) error
 	return loadThreadSeccomp(seccompProgram)
 }
 
-// Confine applies the capability and Landlock steps of Apply, without a
-// seccomp filter. The virtual machine monitor of level "unikernel" uses it
-// once it has opened /dev/kvm and loaded the image.
-func Confine(landlock *LandlockPolicy, keep []string) error {
-	if err := dropCapabilities(keep); err != nil {
-		return err
+// Confine confines every thread of the calling process for good, without
+// a seccomp filter: it empties the capability sets, sets no_new_privs and
+// applies the Landlock policy. The virtual machine monitor of level
+// "unikernel" uses it once it has opened /dev/kvm and loaded the image,
+// when its vCPU threads already run. Capability sets and no_new_privs are
+// attributes of each thread, so the calls run on all threads (package
+// psx, which go-landlock uses as well).
+func Confine(landlock *LandlockPolicy) error {
+	// The permitted set bounds what a thread can make effective, so a
+	// thread with empty sets cannot raise a capability again
+	// (capabilities(7)). The monitor never executes a program, so the
+	// bounding set, which applies at execve(2), can stay.
+	if _, _, errno := psx.Syscall6(unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0, 0); errno != 0 {
+		return fmt.Errorf("prctl(PR_CAP_AMBIENT_CLEAR_ALL) on every thread: %w", errno)
 	}
-	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-		return fmt.Errorf("prctl(PR_SET_NO_NEW_PRIVS): %w", err)
+	// The threads share the credentials they started with, because
+	// nothing before Confine changes them per thread. When this one holds
+	// no capability, no thread does, and capset(2) is skipped: a unit's
+	// SystemCallFilter= denies it (@privileged).
+	if hasPermitted() {
+		// Heap values, because the kernel reads them while psx runs the
+		// call on other threads, and the Go runtime may move a
+		// goroutine's stack.
+		header := &unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+		data := new([2]unix.CapUserData)
+		_, _, errno := psx.Syscall3(unix.SYS_CAPSET, uintptr(unsafe.Pointer(header)), uintptr(unsafe.Pointer(&data[0])), 0)
+		runtime.KeepAlive(header)
+		runtime.KeepAlive(data)
+		if errno != 0 {
+			return fmt.Errorf("capset on every thread: %w", errno)
+		}
+	}
+
+	if _, _, errno := psx.Syscall6(unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0); errno != 0 {
+		return fmt.Errorf("prctl(PR_SET_NO_NEW_PRIVS) on every thread: %w", errno)
 	}
 	return ApplyLandlock(landlock)
 }
@@ -113,6 +142,23 @@ func dropCapabilities(keep []string) error {
 		}
 	}
 	return nil
+}
+
+// hasPermitted reports whether the calling thread has any capability in
+// its permitted or inheritable set. It reports true when capget(2) fails,
+// so that the caller tries to drop them.
+func hasPermitted() bool {
+	header := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&header, &data[0]); err != nil {
+		return true
+	}
+	for _, d := range data {
+		if d.Permitted != 0 || d.Inheritable != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // hasEffective reports whether the calling thread has capability c in its

@@ -21,6 +21,9 @@ func TestMain(m *testing.M) {
 	if profile := os.Getenv(childEnv); profile != "" {
 		os.Exit(seccompChild(Profile(profile)))
 	}
+	if os.Getenv(confineChildEnv) != "" {
+		os.Exit(confineChild())
+	}
 	os.Exit(m.Run())
 }
 

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"runtime/debug"
 	"slices"
 	"syscall"
@@ -54,13 +53,9 @@ func bootUnikernel(p *plan.Plan) int {
 	}
 
 	// /dev/kvm is open and the image loaded: from here on the monitor needs
-	// only the mounts' folders.
-	// NOTE: capability sets are per thread, and Confine drops them for this
-	// thread only. The vCPU threads, which BootFile started, and the Go
-	// runtime's other threads keep theirs (/proc/PID/task/*/status shows
-	// it). In a unit, CapabilityBoundingSet= bounds every thread.
-	runtime.LockOSThread()
-	if err := sandbox.Confine(monitorPolicy(p), nil); err != nil {
+	// only the mounts' folders. Confine applies to every thread, the vCPU
+	// threads that BootFile started among them.
+	if err := sandbox.Confine(monitorPolicy(p)); err != nil {
 		return fail(exitSandbox, "confine the monitor: %v", err)
 	}
 

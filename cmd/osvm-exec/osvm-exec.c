@@ -25,7 +25,8 @@
  * declines: a failure exits with status 3, and a failed execve(2) of the
  * command with 127, as osvm-launch does.
  *
- * Needs Linux 5.13 (Landlock) and glibc; built statically by the Makefile.
+ * Needs Linux 6.7 (Landlock ABI 4, for the TCP rules every record has).
+ * cmd/osvm-exec/build links it statically with glibc.
  */
 
 #define _GNU_SOURCE
@@ -58,7 +59,8 @@ enum {
 	EXIT_NOT_FOUND = 127,
 };
 
-/* The record's first eight bytes; the last digit is its format version. */
+/* The record's first eight bytes; the last two digits are its layout's
+ * version. */
 static const char record_magic[8] = "OSVMEX02";
 
 /* A record larger than this is not one osvmd wrote. */

@@ -62,7 +62,9 @@ func Apply(landlock *LandlockPolicy, seccompProgram []byte, keep []string) error
 // "unikernel" uses it once it has opened /dev/kvm and loaded the image,
 // when its vCPU threads already run. Capability sets and no_new_privs are
 // attributes of each thread, so the calls run on all threads (package
-// psx, which go-landlock uses as well).
+// psx, which go-landlock uses as well). The caller must not have changed
+// the credentials of single threads before, because Confine looks at the
+// calling thread's to decide whether capset(2) is needed.
 func Confine(landlock *LandlockPolicy) error {
 	// The permitted set bounds what a thread can make effective, so a
 	// thread with empty sets cannot raise a capability again

@@ -1,81 +1,44 @@
 package sandbox
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/osvm-project/osvm/internal/testenv"
 )
 
-// confineChildEnv selects the test body that calls Confine in a
-// re-executed test binary, because Confine cannot be undone.
-const confineChildEnv = "OSVM_SANDBOX_CONFINE_CHILD"
-
-// threadStatusFields are the lines of /proc/PID/task/TID/status that
-// Confine changes.
-var threadStatusFields = regexp.MustCompile(`(?m)^(CapInh|CapPrm|CapEff|CapAmb|NoNewPrivs):\s*(\S+)$`)
-
-// confineChild starts threads that stay idle, like a monitor's vCPU
-// threads, calls Confine, and prints each thread's capability sets and
-// no_new_privs before and after, one line per thread.
-func confineChild() int {
-	for range 4 {
-		go func() {
-			runtime.LockOSThread()
-			select {}
-		}()
-	}
-	for countThreads() < 5 {
-		runtime.Gosched()
-	}
-	printThreads("before")
-	policy := &LandlockPolicy{Paths: []PathRule{{Path: "/", Access: AccessRead}}}
-	if err := Confine(policy); err != nil {
-		fmt.Println("Confine:", err)
-		return 1
-	}
-	printThreads("after")
-	return 0
-}
-
-func countThreads() int {
-	tasks, _ := filepath.Glob("/proc/self/task/*")
-	return len(tasks)
-}
-
-func printThreads(when string) {
-	tasks, _ := filepath.Glob("/proc/self/task/*")
-	for _, task := range tasks {
-		status, err := os.ReadFile(filepath.Join(task, "status"))
-		if err != nil {
-			fmt.Println(when, filepath.Base(task), "unreadable:", err)
-			continue
-		}
-		line := when + " " + filepath.Base(task)
-		for _, m := range threadStatusFields.FindAllStringSubmatch(string(status), -1) {
-			line += " " + m[1] + "=" + m[2]
-		}
-		fmt.Println(line)
-	}
-}
-
 // TestConfineEveryThread checks that Confine empties the capability sets
-// and sets no_new_privs on every thread, not only the calling one. Run as
-// root, the threads start with capabilities, so the test shows the drop.
+// and sets no_new_privs on every thread, not only the calling one. It runs
+// testdata/confine built without cgo, as osvm-launch is, and with cgo,
+// because psx has an implementation for each. Run as root, the threads
+// start with capabilities, so the test shows the drop.
 func TestConfineEveryThread(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), confineChildEnv+"=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("child: %v\n%s", err, out)
+	testenv.MustHaveExecPath(t, "go")
+	for _, cgo := range []string{"0", "1"} {
+		t.Run("CGO_ENABLED="+cgo, func(t *testing.T) {
+			program := filepath.Join(t.TempDir(), "confine")
+			build := exec.Command("go", "build", "-o", program, "./testdata/confine")
+			build.Env = append(os.Environ(), "CGO_ENABLED="+cgo)
+			if out, err := build.CombinedOutput(); err != nil {
+				t.Fatalf("build testdata/confine: %v\n%s", err, out)
+			}
+			out, err := exec.Command(program).CombinedOutput()
+			if err != nil {
+				t.Fatalf("%s: %v\n%s", program, err, out)
+			}
+			checkConfinedThreads(t, string(out))
+		})
 	}
+}
 
+// checkConfinedThreads checks the output of testdata/confine.
+func checkConfinedThreads(t *testing.T, out string) {
+	t.Helper()
 	var after, withCapabilities int
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		fields := strings.Fields(line)
 		if len(fields) < 2 {
 			t.Fatalf("unexpected line %q in:\n%s", line, out)

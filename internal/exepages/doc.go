@@ -16,12 +16,16 @@
 // kernel reclaims them.
 //
 // Only private file mappings of the executable without write permission
-// and without anonymous (copy-on-write) pages are dropped. For a private
-// file mapping, MADV_DONTNEED also discards pages that the process has
-// written (zap_details.even_cows in Linux's madvise_dontneed_single_vma),
-// which would then come back with the file's contents. A read-only
-// mapping has such pages only where a debugger or a uprobe has written
-// into it, and Drop skips that mapping, as it skips locked ones. Writable
+// and without anonymous (copy-on-write) pages, resident or swapped out,
+// are dropped. For a private file mapping, MADV_DONTNEED also discards
+// pages that the process has written, and frees their swap entries
+// (zap_details.even_cows in Linux's madvise_dontneed_single_vma), so they
+// would come back with the file's contents. A read-only mapping has such
+// pages where the dynamic loader or the runtime of a position-independent
+// build relocated data before making it read-only (RELRO), and where a
+// debugger or a uprobe has written into it. Drop skips such mappings, as
+// it skips locked ones. osvm-launch, static and not position-independent,
+// has none. Writable
 // mappings (.data, .bss and .noptrdata in a Go program) and anonymous
 // memory are never touched.
 //

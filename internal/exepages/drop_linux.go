@@ -18,6 +18,9 @@ const smapsPath = "/proc/self/smaps"
 
 // readBufferSize holds the longest smaps line: a header of about 80 bytes
 // with a path of up to PATH_MAX (4096) bytes and " (deleted)".
+// NOTE: smaps escapes a newline in a path as "\012", so a mapped file with
+// many newlines in its name can make a longer line, and Drop then fails.
+// The monitor maps no file whose name a component chooses.
 const readBufferSize = 8 << 10
 
 // Dropper releases the resident pages of the running executable's
@@ -110,7 +113,18 @@ func (d *Dropper) Drop() (Dropped, error) {
 // the first check. Repeat returns nil at the first check after ctx ends,
 // up to max later, or the error of a failed drop or getrusage call. Once
 // it has dropped, it allocates nothing unless the process gains mappings.
+//
+// The minor fault count also grows with faults the kernel takes for the
+// process on memory it reaches through get_user_pages, such as KVM on the
+// guest's memory, so a guest that touches new memory leads to drops with
+// nothing to release. The doubling interval limits them to one per max.
+//
+// It returns an error for a first interval that is not positive or a max
+// below first.
 func (d *Dropper) Repeat(ctx context.Context, first, max time.Duration) error {
+	if first <= 0 || max < first {
+		return fmt.Errorf("exepages: Repeat with first %v and max %v: want 0 < first <= max", first, max)
+	}
 	sleep, stop := sleeper(ctx)
 	defer stop()
 	drop := func() error {

@@ -187,3 +187,16 @@ func TestRepeatDropsAfterFaults(t *testing.T) {
 		t.Errorf("after Repeat: %v", err)
 	}
 }
+
+func TestRepeatRejectsBadIntervals(t *testing.T) {
+	d, err := Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for _, tt := range []struct{ first, max time.Duration }{{0, time.Second}, {-time.Second, time.Second}, {time.Second, time.Millisecond}} {
+		if err := d.Repeat(context.Background(), tt.first, tt.max); err == nil {
+			t.Errorf("Repeat(first %v, max %v) = nil, want an error instead of a busy loop", tt.first, tt.max)
+		}
+	}
+}

@@ -21,6 +21,7 @@ type Mapping struct {
 
 	Rss       uint64 // resident bytes
 	Anonymous uint64 // resident bytes not backed by the file
+	Swap      uint64 // bytes of anonymous (copy-on-write) pages swapped out
 	Locked    bool   // VmFlags has "lo" (mlock(2))
 }
 
@@ -75,6 +76,8 @@ func parseLine(line []byte, mappings []Mapping) ([]Mapping, error) {
 		m.Rss, err = parseKiB(value)
 	case "Anonymous":
 		m.Anonymous, err = parseKiB(value)
+	case "Swap":
+		m.Swap, err = parseKiB(value)
 	case "VmFlags":
 		m.Locked = hasFlag(value, "lo")
 	}
@@ -244,7 +247,10 @@ func executableReadOnly(mappings []Mapping, textAddress uint64, selected []Mappi
 		switch {
 		case m.Major != exe.Major || m.Minor != exe.Minor || m.Inode != exe.Inode:
 		case m.Perms[1] == 'w' || m.Perms[3] != 'p':
-		case m.Anonymous != 0:
+		case m.Anonymous != 0 || m.Swap != 0:
+			// Copies the process wrote, resident or swapped out, such as
+			// the relocated read-only data of a position-independent
+			// build. MADV_DONTNEED would discard them, swap entries too.
 		case m.Locked:
 		default:
 			selected = append(selected, m)

@@ -116,8 +116,8 @@ func (d *Dropper) Drop() (Dropped, error) {
 //
 // The minor fault count also grows with faults the kernel takes for the
 // process on memory it reaches through get_user_pages, such as KVM on the
-// guest's memory, so a guest that touches new memory leads to drops with
-// nothing to release. The doubling interval limits them to one per max.
+// guest's memory. So a guest that touches new memory leads to drops with
+// nothing to release, at most one per max once the interval has grown.
 //
 // It returns an error for a first interval that is not positive or a max
 // below first.
